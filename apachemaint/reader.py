@@ -1,0 +1,272 @@
+"""The reader of record: Apache config text to a tree that knows every byte's position.
+
+It follows httpd's own reader (server/util.c, server/config.c) rather than a grammar:
+- a backslash right before the line end joins the next physical line (comments too);
+- a logical line whose first non-blank character is ``#`` is a comment, and ``#``
+  anywhere else is data (``RewriteRule ^/a#b ...`` keeps its ``#``);
+- ``<Name args>`` opens a section, ``</Name>`` closes it, names compare case-insensitively,
+  and a mismatch is an error with a line, worded as httpd words it.
+
+Every node covers a contiguous span of the decoded text, and the spans tile the file, so
+``serialize(parse(data)) == data`` for any input the reader accepts.  Text is decoded as
+UTF-8 with ``surrogateescape`` so Latin-1 or broken bytes survive unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .errors import ConfigSyntaxError
+
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class Node:
+    line: int  # first physical line, 1-based
+    start: int  # offset of the first character of the node's first line
+    end: int  # offset just past the node's last line terminator
+
+
+@dataclass
+class Blank(Node):
+    pass
+
+
+@dataclass
+class Comment(Node):
+    text: str  # the logical line, trimmed, starting with '#'
+
+
+@dataclass
+class Directive(Node):
+    name: str
+    args: list[str]
+    raw_args: str
+
+    @property
+    def lname(self) -> str:
+        return self.name.lower()
+
+
+@dataclass
+class Section(Node):
+    name: str
+    args: list[str]
+    raw_args: str
+    open_end: int = 0  # end of the opening line(s): children start here
+    close_start: int = 0  # start of the closing tag's line
+    close_line: int = 0
+    children: list[Node] = field(default_factory=list)
+
+    @property
+    def lname(self) -> str:
+        return self.name.lower()
+
+    @property
+    def tag(self) -> str:
+        return f"<{self.name} {self.raw_args}>" if self.raw_args else f"<{self.name}>"
+
+
+@dataclass
+class ConfigFile:
+    path: str
+    text: str
+    bom: bool
+    children: list[Node]
+
+    @property
+    def eol(self) -> str:
+        """The file's own line ending, taken from its first line."""
+        first = self.text.find("\n")
+        return "\r\n" if first > 0 and self.text[first - 1] == "\r" else "\n"
+
+    def to_bytes(self, text: str | None = None) -> bytes:
+        body = (self.text if text is None else text).encode("utf-8", "surrogateescape")
+        return (BOM if self.bom else b"") + body
+
+    def line_indent(self, offset: int) -> str:
+        """The whitespace that starts the physical line holding ``offset``."""
+        start = self.text.rfind("\n", 0, offset) + 1
+        stop = start
+        while stop < len(self.text) and self.text[stop] in " \t":
+            stop += 1
+        return self.text[start:stop]
+
+
+def decode(data: bytes) -> tuple[str, bool]:
+    bom = data.startswith(BOM)
+    return data[len(BOM):].decode("utf-8", "surrogateescape") if bom else data.decode(
+        "utf-8", "surrogateescape"), bom
+
+
+def read(path: str | Path) -> ConfigFile:
+    path = str(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise ConfigSyntaxError("no such file", path) from None
+    except IsADirectoryError:
+        raise ConfigSyntaxError("is a directory, not a config file", path) from None
+    except OSError as exc:
+        raise ConfigSyntaxError(f"cannot read: {exc.strerror}", path) from None
+    return parse(data, path)
+
+
+@dataclass
+class _Logical:
+    line: int
+    start: int
+    end: int
+    text: str  # joined and trimmed, as httpd sees it
+
+
+def _logical_lines(text: str) -> Iterator[_Logical]:
+    pos, line, n = 0, 1, len(text)
+    while pos < n:
+        first_line, start, parts = line, pos, []
+        while True:
+            nl = text.find("\n", pos)
+            stop = n if nl < 0 else nl + 1
+            body = text[pos:stop].rstrip("\n")
+            if body.endswith("\r"):
+                body = body[:-1]
+            pos, line = stop, line + (1 if nl >= 0 else 0)
+            if nl >= 0 and body.endswith("\\") and pos < n:
+                parts.append(body[:-1])
+                continue
+            parts.append(body)
+            break
+        yield _Logical(first_line, start, pos, "".join(parts).strip(" \t\f\v"))
+
+
+def split_words(s: str) -> list[str]:
+    """Split directive arguments the way httpd's ap_getword_conf does."""
+    words, i, n = [], 0, len(s)
+    while True:
+        while i < n and s[i] in " \t\r\n\f\v":
+            i += 1
+        if i >= n:
+            return words
+        quote = s[i]
+        if quote in "\"'":
+            i += 1
+            buf = []
+            while i < n and s[i] != quote:
+                if s[i] == "\\" and i + 1 < n and s[i + 1] == quote:
+                    i += 1
+                buf.append(s[i])
+                i += 1
+            i += 1  # the closing quote, if any: httpd takes an unclosed quote to the end
+            words.append("".join(buf))
+        else:
+            j = i
+            while j < n and s[j] not in " \t\r\n\f\v":
+                j += 1
+            words.append(s[i:j])
+            i = j
+
+
+def _section_head(text: str) -> tuple[str, str]:
+    """Name and raw args of ``<Name args>``; httpd cuts the args at the last '>'."""
+    inner = text[1:]
+    j = 0
+    while j < len(inner) and inner[j] not in " \t>":
+        j += 1
+    name, rest = inner[:j], inner[j:]
+    gt = rest.rfind(">")
+    if gt < 0:
+        raise ValueError(name)
+    return name, rest[:gt].strip(" \t")
+
+
+def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
+    if isinstance(data, bytes):
+        text, bom = decode(data)
+    else:
+        text, bom = data, False
+    root: list[Node] = []
+    stack: list[Section] = []
+
+    def add(node: Node) -> None:
+        (stack[-1].children if stack else root).append(node)
+
+    for lg in _logical_lines(text):
+        t = lg.text
+        if not t:
+            add(Blank(lg.line, lg.start, lg.end))
+        elif t.startswith("#"):
+            add(Comment(lg.line, lg.start, lg.end, t))
+        elif t.startswith("</"):
+            _close(t, lg, stack, path)
+        elif t.startswith("<"):
+            try:
+                name, raw = _section_head(t)
+            except ValueError as exc:
+                raise ConfigSyntaxError(
+                    f"<{exc.args[0]}> directive missing closing '>'", path, lg.line) from None
+            if not name:
+                raise ConfigSyntaxError("section with no name", path, lg.line)
+            sec = Section(lg.line, lg.start, lg.end, name, split_words(raw), raw, open_end=lg.end)
+            add(sec)
+            stack.append(sec)
+        else:
+            words = t.split(None, 1)
+            raw = words[1] if len(words) > 1 else ""
+            add(Directive(lg.line, lg.start, lg.end, words[0], split_words(raw), raw))
+    if stack:
+        sec = stack[-1]
+        raise ConfigSyntaxError(f"<{sec.name}> was not closed.", path, sec.line)
+    return ConfigFile(path, text, bom, root)
+
+
+def _close(t: str, lg: _Logical, stack: list[Section], path: str) -> None:
+    # httpd treats "</A> </B>" as </A> followed by arguments it then reads as the next
+    # closing tag, so each tag on the line closes one section, innermost first.
+    rest, first = t, True
+    while rest.startswith("</"):
+        gt = rest.find(">")
+        if gt < 0:
+            raise ConfigSyntaxError(f"{rest.split()[0]} directive missing closing '>'", path, lg.line)
+        name = rest[2:gt].strip()
+        if not stack:
+            raise ConfigSyntaxError(f"</{name}> without matching <{name}> section", path, lg.line)
+        sec = stack[-1]
+        if sec.lname != name.lower():
+            raise ConfigSyntaxError(f"Expected </{sec.name}> but saw </{name}>", path, lg.line)
+        stack.pop()
+        # The first tag owns the whole line; any further tag on it closes with an empty span.
+        sec.close_start = lg.start if first else lg.end
+        sec.close_line = lg.line
+        sec.end = lg.end
+        first = False
+        rest = rest[gt + 1:].lstrip(" \t")
+    if rest:
+        raise ConfigSyntaxError(f"unexpected text after closing tag: {rest!r}", path, lg.line)
+
+
+def serialize(cf: ConfigFile) -> bytes:
+    """Rebuild the file from its nodes alone; equal to the input when every byte was read."""
+    out: list[str] = []
+
+    def emit(nodes: list[Node]) -> None:
+        for node in nodes:
+            if isinstance(node, Section):
+                out.append(cf.text[node.start:node.open_end])
+                emit(node.children)
+                out.append(cf.text[node.close_start:node.end])
+            else:
+                out.append(cf.text[node.start:node.end])
+
+    emit(cf.children)
+    return cf.to_bytes("".join(out))
+
+
+def walk(nodes: list[Node]) -> Iterator[Node]:
+    """Every node, depth first, in file order."""
+    for node in nodes:
+        yield node
+        if isinstance(node, Section):
+            yield from walk(node.children)

@@ -1,0 +1,24 @@
+"""A vhost that only redirects is not patched: it never serves the page.
+
+Reported as information, so a reader of ``check`` output knows it was looked at.
+
+Reported::
+
+    <VirtualHost *:80>
+        Redirect permanent / https://shop.example.com/
+    </VirtualHost>
+
+Not reported: any vhost that serves files or proxies.
+"""
+from ..block import find_managed
+from ..findings import Severity
+from ..vhosts import redirect_only
+
+CODE = "AM010"
+SUMMARY = "redirect-only vhost: not applicable"
+SEVERITY = Severity.INFO
+
+
+def check(ctx):
+    if redirect_only(ctx.vhost) and not find_managed(ctx.cf, ctx.vhost.section):
+        yield ctx.vhost.line, f"{ctx.vhost.tag} only redirects; no maintenance block needed"

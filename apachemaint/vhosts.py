@@ -1,0 +1,143 @@
+"""Finding the <VirtualHost> sections of a file and telling which ones serve content.
+
+A vhost whose whole job is to redirect (the usual :80 -> https one) never serves the
+maintenance page: it inherits another DocumentRoot, and patching it would only mislead.
+Such vhosts are reported as not applicable instead.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+from .block import BEGIN, END
+from .reader import Comment, ConfigFile, Directive, Node, Section, walk
+
+# Sections that may hold vhosts without being vhosts themselves.
+_CONTAINERS = {"ifmodule", "ifdefine", "macro", "ifversion", "ifdirective", "iffile", "ifsection"}
+
+# Directives that hand a request to something other than a redirect.
+_SERVES = re.compile(
+    r"^(proxypass|proxypassmatch|passenger\w*|rails\w*|rack\w*|wsgiscriptalias\w*|wsgihandlerscript|"
+    r"scriptalias\w*|alias|aliasmatch|sethandler|addhandler|fallbackresource|jkmount|"
+    r"fastcgi\w*|fcgidwrapper|action)$")
+
+# Patterns that match every URL path.
+_CATCH_ALL = {"^", "^/", ".*", "^.*", "^.*$", "(.*)", "^(.*)", "^(.*)$", "^/(.*)", "^/(.*)$",
+              "^/?(.*)", "^/?(.*)$", "/(.*)", "^/?", "."}
+# Conditions that choose a host or scheme, not a part of the site.
+_HOST_TESTS = re.compile(r"^%\{(HTTP_HOST|SERVER_NAME|HTTPS|SERVER_PORT|REQUEST_SCHEME)\}$", re.I)
+
+
+@dataclass
+class VHost:
+    section: Section
+    within: tuple[str, ...]  # enclosing container tags, outermost first, e.g. ("<IfModule mod_ssl.c>",)
+
+    @property
+    def line(self) -> int:
+        return self.section.line
+
+    @property
+    def tag(self) -> str:
+        return self.section.tag
+
+    @property
+    def in_macro(self) -> bool:
+        return any(t.lower().startswith("<macro") for t in self.within)
+
+    def own_children(self) -> list[Node]:
+        """The vhost's top-level nodes, less any managed block (which is ours, not the site's)."""
+        out, inside = [], False
+        for node in self.section.children:
+            if isinstance(node, Comment) and node.text.startswith(BEGIN):
+                inside = True
+            elif isinstance(node, Comment) and node.text.startswith(END):
+                inside = False
+            elif not inside:
+                out.append(node)
+        return out
+
+    def directives(self) -> Iterator[Directive]:
+        return (n for n in walk(self.own_children()) if isinstance(n, Directive))
+
+    def first(self, name: str) -> Directive | None:
+        """The vhost's own (top-level) directive of that name."""
+        for node in self.own_children():
+            if isinstance(node, Directive) and node.lname == name:
+                return node
+        return None
+
+    @property
+    def document_root(self) -> str | None:
+        d = self.first("documentroot")
+        return d.args[0] if d and d.args else None
+
+
+def find(cf: ConfigFile) -> list[VHost]:
+    out: list[VHost] = []
+
+    def visit(nodes: list[Node], within: tuple[str, ...]) -> None:
+        for node in nodes:
+            if not isinstance(node, Section):
+                continue
+            if node.lname == "virtualhost":
+                out.append(VHost(node, within))
+            elif node.lname in _CONTAINERS:
+                visit(node.children, within + (node.tag,))
+
+    visit(cf.children, ())
+    return out
+
+
+def _flags(rule: Directive) -> set[str]:
+    if len(rule.args) < 3:
+        return set()
+    raw = rule.args[2].strip("[]")
+    return {f.strip().split("=")[0].lower() for f in raw.split(",")}
+
+
+def _is_redirect_rule(rule: Directive) -> bool:
+    flags = _flags(rule)
+    return bool(flags & {"r", "redirect"}) and not flags & {"p", "proxy"}
+
+
+def _catch_all_redirect(vh: VHost) -> bool:
+    conds: list[Directive] = []
+    for node in vh.own_children():
+        if not isinstance(node, Directive):
+            continue
+        name, args = node.lname, node.args
+        if name in ("redirect", "redirectpermanent", "redirecttemp"):
+            path_arg = args[1] if name == "redirect" and len(args) == 3 else (args[0] if args else "")
+            if path_arg == "/":
+                return True
+        elif name == "redirectmatch":
+            pattern = args[1] if len(args) == 3 else (args[0] if args else "")
+            if pattern in _CATCH_ALL:
+                return True
+        elif name == "rewritecond":
+            conds.append(node)
+            continue
+        elif name == "rewriterule":
+            host_only = all(c.args and (_HOST_TESTS.match(c.args[0]) or _excludes_path(c)) for c in conds)
+            if args and args[0] in _CATCH_ALL and _is_redirect_rule(node) and host_only:
+                return True
+        conds = []
+    return False
+
+
+def _excludes_path(cond: Directive) -> bool:
+    """A REQUEST_URI exclusion such as ``!^/\\.well-known/acme-challenge/``."""
+    return (len(cond.args) >= 2 and cond.args[0].upper() == "%{REQUEST_URI}"
+            and cond.args[1].startswith("!"))
+
+
+def redirect_only(vh: VHost) -> bool:
+    """True when every request to this vhost is answered with a redirect."""
+    for d in vh.directives():
+        if _SERVES.match(d.lname):
+            return False
+        if d.lname == "rewriterule" and not _is_redirect_rule(d) and d.args[1:2] != ["-"]:
+            return False
+    return _catch_all_redirect(vh)
