@@ -1,0 +1,86 @@
+"""Shared fixtures. The test bed: a real Apache on loopback (`apache_factory`) in front of
+a recording backend (`backend`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from apachemaint.httpd import LoopbackApache, find_binary
+
+NO_APACHE = "apache2 not installed; apt-get install apache2"
+
+
+def require_apache() -> str:
+    """The httpd binary; skips the test without one, but fails it on CI, where a
+    skipped behaviour suite would pass for the wrong reason."""
+    binary = find_binary()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {NO_APACHE}", pytrace=False)
+        pytest.skip(NO_APACHE)
+    return binary
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("apache"):
+        require_apache()
+
+
+@pytest.fixture(scope="session")
+def apache_binary() -> str:
+    return require_apache()
+
+
+def open_for_workers(path: Path) -> None:
+    """Let Apache's unprivileged workers reach `path`: pytest's temp dirs are 0700."""
+    stop = Path(tempfile.gettempdir()).resolve()
+    for p in (path, *path.parents):
+        if p == stop or stop not in p.parents:
+            break
+        p.chmod(p.stat().st_mode | 0o755)
+
+
+@pytest.fixture
+def served_tmp_path(tmp_path: Path) -> Path:
+    """`tmp_path`, reachable by Apache's workers (files written with umask 022 are then servable)."""
+    open_for_workers(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def apache_factory(served_tmp_path: Path, apache_binary: str) -> Iterator[Callable[..., LoopbackApache]]:
+    """`make(includes, defines=None, **kw)` -> a started LoopbackApache, stopped at teardown."""
+    tmp_path = served_tmp_path
+    started: list[LoopbackApache] = []
+
+    def make(includes: list[Path], defines: dict[str, str] | None = None, **kw) -> LoopbackApache:
+        apache = LoopbackApache(tmp_path / f"apache{len(started)}", list(includes),
+                                defines=defines, binary=apache_binary, **kw)
+        started.append(apache)
+        return apache.start()
+
+    yield make
+    for apache in reversed(started):
+        apache.stop()
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    # "localhost" may resolve to ::1, where Apache's ProxyPass to 127.0.0.1 would not reach.
+    return ("127.0.0.1", 0)
+
+
+@pytest.fixture
+def backend(httpserver: HTTPServer) -> HTTPServer:
+    """Answers every path with 200 `backend:<path>`; `len(backend.log)` counts what reached it."""
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(
+        lambda request: Response(f"backend:{request.path}", content_type="text/plain"))
+    return httpserver

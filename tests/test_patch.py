@@ -1,0 +1,202 @@
+"""patch: where the block goes, what else changes (nothing), idempotence, and options."""
+from __future__ import annotations
+
+import difflib
+
+import pytest
+
+from apachemaint import block, reader, vhosts
+from apachemaint.block import BlockOptions, State
+from apachemaint.errors import BlockError, InvalidOption
+from apachemaint.patch import Action, plan_text
+
+from corpus import corpus_params, fixture_params
+from test_reader import KNOWN_BAD
+
+
+def patched(text: str | bytes, **given) -> tuple[reader.ConfigFile, str, list]:
+    cf = reader.parse(text.encode() if isinstance(text, str) else text, "t.conf")
+    new, results = plan_text(cf, given)
+    return cf, new, results
+
+
+PROXY = "<VirtualHost *:80>\n    ServerName a\n    ProxyPass / http://127.0.0.1:3000/\n</VirtualHost>\n"
+
+
+def test_block_goes_right_after_the_opening_line_with_the_vhost_indentation():
+    _, new, results = patched("<IfModule mod_ssl.c>\n\t<VirtualHost *:443>\n\t\tServerName a\n\t</VirtualHost>\n</IfModule>\n")
+    lines = new.splitlines()
+    assert lines[1] == "\t<VirtualHost *:443>"
+    assert lines[2].startswith("\t\t# BEGIN apachemaint v1 sha256:")
+    assert lines[3] == "\t\tRewriteEngine On"
+    assert "\t\t\tErrorDocument 503 /system/maintenance.html" in lines
+    assert results[0].action is Action.INSERTED
+
+
+def test_crlf_files_stay_crlf():
+    _, new, _ = patched(PROXY.replace("\n", "\r\n"))
+    assert new.count("\n") == new.count("\r\n")
+
+
+def test_only_lines_inside_vhosts_are_added_and_nothing_else_changes():
+    cf, new, _ = patched("# head\n" + PROXY + "Listen 8080\n" + PROXY.replace("a\n", "b\n"))
+    ops = difflib.SequenceMatcher(None, cf.text.splitlines(True), new.splitlines(True)).get_opcodes()
+    assert {op[0] for op in ops} == {"equal", "insert"}
+    new_cf = reader.parse(new.encode(), "t.conf")
+    assert [len(block.find_managed(new_cf, v.section)) for v in vhosts.find(new_cf)] == [1, 1]
+
+
+def test_patching_twice_changes_nothing():
+    _, once, _ = patched(PROXY, allow_paths=("/up",))
+    _, twice, results = patched(once)
+    assert twice == once
+    assert results[0].action is Action.CURRENT
+
+
+def test_recorded_options_are_kept_and_given_ones_replace_them():
+    _, once, _ = patched(PROXY, allow_paths=("/up",), retry_after=60)
+    _, again, results = patched(once, allow_ips=("203.0.113.0/24",))
+    found = block.find_managed(reader.parse(again.encode()), vhosts.find(reader.parse(again.encode()))[0].section)
+    assert found[0].marker.options == BlockOptions(allow_paths=("/up",), retry_after=60,
+                                                   allow_ips=("203.0.113.0/24",))
+    assert results[0].action is Action.RECONFIGURED
+    assert again.count("# BEGIN apachemaint") == 1
+
+
+def test_hand_edited_block_is_detected_and_replaced_in_place():
+    _, once, _ = patched(PROXY)
+    edited = once.replace("[R=503,L]", "[R=302,L]")
+    cf = reader.parse(edited.encode())
+    assert block.state_of(block.find_managed(cf, vhosts.find(cf)[0].section)[0]) is State.EDITED
+    _, fixed, results = patched(edited)
+    assert fixed == once and results[0].action is Action.REWRITTEN
+
+
+def test_reindenting_the_block_is_not_an_edit():
+    _, once, _ = patched(PROXY)
+    cf = reader.parse(once.replace("    Rewrite", "  Rewrite").encode())
+    assert block.state_of(block.find_managed(cf, vhosts.find(cf)[0].section)[0]) is State.CURRENT
+
+
+def test_outdated_block_is_replaced():
+    _, once, _ = patched(PROXY)
+    # An older release: other body, digest matching that body.
+    old_body = [ln for ln in block.body_lines(BlockOptions()) if "onsuccess" not in ln]
+    begin = once.splitlines()[1]
+    old_begin = begin.replace(begin.split()[4], "sha256:" + block.digest(old_body))
+    lines = once.splitlines(True)
+    body_end = next(i for i, ln in enumerate(lines) if "# END apachemaint" in ln)
+    old = "".join([lines[0], old_begin + "\n"] + [f"    {ln}\n" for ln in old_body] + lines[body_end:])
+    cf = reader.parse(old.encode())
+    assert block.state_of(block.find_managed(cf, vhosts.find(cf)[0].section)[0]) is State.OUTDATED
+    _, fixed, results = patched(old)
+    assert fixed == once and results[0].action is Action.UPDATED
+
+
+def test_begin_without_end_is_an_error_with_a_line():
+    _, once, _ = patched(PROXY)
+    broken = "".join(ln for ln in once.splitlines(True) if "# END apachemaint" not in ln)
+    with pytest.raises(BlockError) as err:
+        patched(broken)
+    assert err.value.line == 2
+
+
+def test_legacy_capistrano_block_is_replaced():
+    legacy = ("<VirtualHost *:80>\n  DocumentRoot /srv/a/public\n  RewriteEngine On\n"
+              "  RewriteCond %{REQUEST_URI} !\\.(css|gif|jpg|png)$\n"
+              "  RewriteCond %{DOCUMENT_ROOT}/system/maintenance.html -f\n"
+              "  RewriteCond %{SCRIPT_FILENAME} !maintenance.html\n"
+              "  RewriteRule ^.*$ /system/maintenance.html [L]\n"
+              "  RewriteRule ^/old$ /new [R=301,L]\n</VirtualHost>\n")
+    _, new, results = patched(legacy)
+    assert results[0].action is Action.LEGACY
+    assert "/system/maintenance.html [L]" not in new.replace("%{DOCUMENT_ROOT}/system/maintenance.html [L]", "")
+    assert "RewriteRule ^/old$ /new [R=301,L]" in new and "DocumentRoot /srv/a/public" in new
+
+
+@pytest.mark.parametrize("conf", [
+    "<VirtualHost *:80>\n  ServerName a\n  Redirect permanent / https://a/\n</VirtualHost>\n",
+    "<VirtualHost *:80>\n  ServerName a\n  RewriteEngine on\n  RewriteCond %{SERVER_NAME} =a\n"
+    "  RewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [END,NE,R=permanent]\n</VirtualHost>\n",
+    "<VirtualHost *:80>\n  RedirectMatch 301 ^/?(.*) https://a/$1\n</VirtualHost>\n",
+])
+def test_redirect_only_vhosts_are_left_alone(conf):
+    cf, new, results = patched(conf)
+    assert new == cf.text and results[0].action is Action.NOT_APPLICABLE
+
+
+@pytest.mark.parametrize("conf", [
+    # A redirect of part of the site, or a redirect beside a proxy, still serves content.
+    "<VirtualHost *:80>\n  Redirect permanent /old https://a/new\n  DocumentRoot /srv/a\n</VirtualHost>\n",
+    "<VirtualHost *:80>\n  Redirect / https://a/\n  ProxyPass /api http://127.0.0.1:1/\n</VirtualHost>\n",
+    "<VirtualHost *:80>\n  RewriteEngine on\n  RewriteCond %{REQUEST_URI} ^/shop\n"
+    "  RewriteRule ^ https://a%{REQUEST_URI} [R=301,L]\n  DocumentRoot /srv/a\n</VirtualHost>\n",
+])
+def test_vhosts_that_serve_something_are_patched(conf):
+    _, _, results = patched(conf)
+    assert results[0].action is Action.INSERTED
+
+
+def test_vhosts_in_ifmodule_ifdefine_and_macro_are_found():
+    conf = ("<IfModule mod_rewrite.c>\n<IfDefine PROD>\n<VirtualHost *:80>\n</VirtualHost>\n</IfDefine>\n</IfModule>\n"
+            "<Macro Site $name>\n<VirtualHost *:80>\n  ServerName $name\n</VirtualHost>\n</Macro>\n")
+    _, new, results = patched(conf)
+    assert [r.action for r in results] == [Action.INSERTED, Action.INSERTED]
+    assert [r.vhost.within for r in results] == [("<IfModule mod_rewrite.c>", "<IfDefine PROD>"),
+                                                 ("<Macro Site $name>",)]
+
+
+@pytest.mark.parametrize("given, fragment", [
+    ({"page": "/srv/shop/shared/system/maintenance.html"}, '<Directory "/srv/shop/shared/system">'),
+    ({"allow_paths": ("/up", "/health.json")}, r"RewriteCond %{REQUEST_URI} !^(?:/up|/health\.json)$"),
+    ({"allow_ips": ("203.0.113.0/24", "2001:db8::/32")}, "RewriteCond expr \"! -R '2001:db8::/32'\""),
+    ({"assets": ("webmanifest",)}, "|eot|webmanifest)$ [NC]"),
+    ({"retry_after": 900}, 'Header always set Retry-After "900"'),
+    ({"bypass_cookie": "team_pass"}, "team_pass=([0-9A-Za-z_-]{16,128})"),
+])
+def test_options_reach_the_block(given, fragment):
+    _, new, _ = patched(PROXY, **given)
+    assert fragment in new
+
+
+@pytest.mark.parametrize("given, words", [
+    ({"allow_ips": ("10.0.0.1/8",)}, "--allow-ip"),
+    ({"allow_ips": ("nonsense",)}, "--allow-ip"),
+    ({"allow_paths": ("/up now",)}, "--allow-path"),
+    ({"allow_paths": ("/up(.*)",)}, "--allow-path"),
+    ({"allow_paths": ("up",)}, "--allow-path"),
+    ({"page": "relative/maintenance.html"}, "--page"),
+    ({"page": "/srv/a b/maintenance.html"}, "--page"),
+    ({"page": "/srv/../etc/maintenance.html"}, "--page"),
+    ({"assets": (".png",)}, "--asset-ext"),
+    ({"bypass_cookie": "a;b"}, "--bypass-cookie"),
+    ({"retry_after": 0}, "--retry-after"),
+])
+def test_bad_option_values_are_refused(given, words):
+    with pytest.raises(InvalidOption, match=words.replace("-", "\\-")):
+        BlockOptions().merged(**given)
+
+
+def test_marker_records_the_options_exactly():
+    opts = BlockOptions(page="/srv/x/maintenance.html", assets=("webmanifest",), allow_paths=("/up",),
+                        allow_ips=("203.0.113.0/24",), bypass_cookie="c", retry_after=42)
+    first = block.render(opts).splitlines()[0]
+    assert block.parse_marker(first).options == opts
+
+
+@pytest.mark.parametrize("path", fixture_params() + corpus_params())
+def test_patch_is_idempotent_and_only_adds_inside_vhosts(path):
+    if path.name in KNOWN_BAD:
+        pytest.skip("httpd rejects this file too")
+    data = path.read_bytes()
+    cf = reader.parse(data, str(path))
+    new, results = plan_text(cf, {"allow_paths": ("/up",)})
+    again, _ = plan_text(reader.parse(cf.to_bytes(new), str(path)), {"allow_paths": ("/up",)})
+    assert again == new
+    if any(r.action is Action.LEGACY for r in results):
+        return  # legacy lines are removed on purpose; covered above
+    ops = difflib.SequenceMatcher(None, cf.text.splitlines(True), new.splitlines(True), autojunk=False).get_opcodes()
+    assert {op[0] for op in ops} <= {"equal", "insert"}
+    inserted = sum(op[4] - op[3] for op in ops if op[0] == "insert")
+    patched_count = sum(r.action is Action.INSERTED for r in results)
+    assert inserted == patched_count * len(block.render(BlockOptions(allow_paths=("/up",))).splitlines())
