@@ -1,0 +1,200 @@
+"""What a browser or load balancer sees from a real Apache before and after `patch`, with the
+flag (the page file) absent and present, and how many requests reach the backend.
+
+Each scenario is a vhost under fixtures/served/, run by a real apache2 on 127.0.0.1 in
+front of a pytest-httpserver backend.  Apache is never reloaded between flag on and off.
+"""
+from __future__ import annotations
+
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from http_client import Response, get
+
+from apachemaint import patch as patching
+from apachemaint.block import BYPASS_DIR
+
+from corpus import FIXTURES
+
+pytestmark = pytest.mark.apache
+
+PAGE = b"<!doctype html><title>Down for maintenance</title><h1>Back soon</h1>\n"
+# Headers that differ between any two responses, patched or not.
+VOLATILE = {"date", "connection", "keep-alive"}
+
+
+@dataclass
+class Site:
+    conf: Path
+    docroot: Path  # where the flag/page lives for the host under test
+    host: str
+    static: bool = False  # answered from disk, not the backend
+
+    def get(self, apache, path: str, **kw) -> Response:
+        headers = {"Host": self.host, **kw.pop("headers", {})}
+        return get(apache.url(path), headers=headers, **kw)
+
+    def flag_on(self) -> None:
+        (self.docroot / "system").mkdir(exist_ok=True)
+        page = self.docroot / "system" / "maintenance.html"
+        page.write_bytes(PAGE)
+        page.chmod(0o644)
+
+    def flag_off(self) -> None:
+        (self.docroot / "system" / "maintenance.html").unlink()
+
+
+SCENARIOS = {
+    "static": ("static.conf", "", "static.test", True),
+    "proxy": ("proxy.conf", "", "proxy.test", False),
+    "rewrite-P": ("rewrite-proxy.conf", "", "rewrite.test", False),
+    "location": ("location-proxy.conf", "", "location.test", False),
+    "two-sites": ("two-sites.conf", "one", "one.test", False),
+    "legacy": ("legacy-capistrano.conf", "", "legacy.test", False),
+}
+
+
+def make_site(tmp: Path, name: str) -> Site:
+    conf_name, sub, host, static = SCENARIOS[name]
+    docroot = tmp / "www"
+    for d in (docroot, docroot / "one", docroot / "two"):
+        (d / "assets").mkdir(parents=True)
+        (d / "assets" / "app.css").write_text("body{}\n")
+        (d / "assets" / "LOGO.PNG").write_bytes(b"\x89PNG fake\n")
+        (d / "index.html").write_text(f"home of {d.name}\n")
+        (d / "up").write_text("ok\n")
+    conf = tmp / "sites" / conf_name
+    conf.parent.mkdir()
+    shutil.copy(FIXTURES / "served" / conf_name, conf)
+    return Site(conf, docroot / sub if sub else docroot, host, static)
+
+
+def snapshot(resp: Response) -> tuple:
+    headers = sorted((k.lower(), v) for k, v in resp.headers.items() if k.lower() not in VOLATILE)
+    return resp.status, headers, resp.body
+
+
+PATHS = ("/", "/index.html", "/orders/42", "/assets/app.css", "/missing.txt")
+
+
+def do_patch(conf: Path, **given) -> None:
+    plans = [patching.plan(conf, given)]
+    patching.apply(plans, configtest=False)
+
+
+@pytest.fixture
+def run(apache_factory, backend, served_tmp_path):
+    """Start Apache on a scenario's vhost; returns (site, apache)."""
+    def start(name: str, **given):
+        site = make_site(served_tmp_path, name)
+        do_patch(site.conf, **given)
+        apache = apache_factory([site.conf], defines={
+            "DOCROOT": str(served_tmp_path / "www"), "BACKEND_PORT": str(backend.port)})
+        return site, apache
+    return start
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_patched_vhost_is_byte_identical_while_the_flag_is_absent(name, apache_factory, backend,
+                                                                   served_tmp_path, monkeypatch):
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    site = make_site(served_tmp_path, name)
+    defines = {"DOCROOT": str(served_tmp_path / "www"), "BACKEND_PORT": str(backend.port)}
+    plain = apache_factory([site.conf], defines=defines)
+    before = [snapshot(site.get(plain, p)) for p in PATHS]
+    plain.stop()
+    do_patch(site.conf)
+    patched = apache_factory([site.conf], defines=defines)
+    after = [snapshot(site.get(patched, p)) for p in PATHS]
+    assert after == before
+    assert any(status == 200 for status, _, _ in after)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_flag_present_answers_503_with_the_page_and_the_backend_sees_nothing(name, run, backend,
+                                                                             served_tmp_path, monkeypatch):
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    site, apache = run(name, allow_paths=("/up",))
+    pid = apache.pid
+    normal = "/index.html" if site.static else "/orders/42"
+    assert site.get(apache, normal).status == 200
+    site.flag_on()
+    seen = len(backend.log)
+    for path in ("/", "/orders/42", "/index.html", "/system/maintenance.html", "/report.pdf", "/api/o.json"):
+        resp = site.get(apache, path)
+        assert resp.status == 503, path
+        assert resp.body == PAGE, path
+        assert resp.headers["Retry-After"] == "300"
+        assert resp.headers.get_all("Cache-Control") == ["no-store"]
+    assert len(backend.log) == seen, "no request may reach the backend during maintenance"
+    # Assets (any case) and the health path keep working.
+    assert site.get(apache, "/assets/app.css").status == 200
+    assert site.get(apache, "/assets/LOGO.PNG").status == 200
+    assert site.get(apache, "/up").status == 200
+    site.flag_off()
+    resp = site.get(apache, normal)
+    assert resp.status == 200 and "Retry-After" not in resp.headers
+    assert apache.pid == pid, "Apache must not be restarted between flag on and off"
+
+
+def test_two_vhosts_in_one_file_flip_independently(run, backend, served_tmp_path, monkeypatch):
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    site, apache = run("two-sites")
+    site.flag_on()  # only in one.test's DocumentRoot
+    assert site.get(apache, "/x").status == 503
+    other = get(apache.url("/x"), headers={"Host": "two.test"})
+    assert other.status == 200 and other.text == "backend:/two/x"
+
+
+def test_allow_listed_client_and_bypass_token_pass(run, backend, served_tmp_path, monkeypatch):
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    site, apache = run("proxy", allow_ips=("127.0.0.2/32",), bypass_cookie="team_pass")
+    site.flag_on()
+    token = secrets.token_urlsafe(24)
+    bypass = site.docroot / "system" / BYPASS_DIR
+    bypass.mkdir(mode=0o711)
+    (bypass / token).touch(mode=0o600)
+    seen = len(backend.log)
+    assert site.get(apache, "/a").status == 503
+    assert site.get(apache, "/a", headers={"Cookie": f"x=1; team_pass={secrets.token_urlsafe(24)}"}).status == 503
+    # A client address outside the list, spoofing X-Forwarded-For, stays out.
+    assert site.get(apache, "/a", headers={"X-Forwarded-For": "127.0.0.2"}).status == 503
+    assert len(backend.log) == seen
+    assert site.get(apache, "/a", source_address="127.0.0.2").text == "backend:/a"
+    assert site.get(apache, "/b", headers={"Cookie": f"x=1; team_pass={token}; y=2"}).text == "backend:/b"
+    assert len(backend.log) == seen + 2
+    (bypass / token).unlink()  # what `up` does: the token is worthless afterwards
+    assert site.get(apache, "/b", headers={"Cookie": f"team_pass={token}"}).status == 503
+
+
+def test_page_outside_the_docroot(run, backend, served_tmp_path, monkeypatch):
+    """A Capistrano shared/system folder outside the release's DocumentRoot."""
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    shared = served_tmp_path / "shared" / "system"
+    site, apache = run("proxy", page=str(shared / "maintenance.html"))
+    assert site.get(apache, "/a").status == 200
+    shared.mkdir(parents=True)
+    (shared / "maintenance.html").write_bytes(PAGE)
+    (shared / "maintenance.html").chmod(0o644)
+    resp = site.get(apache, "/a")
+    assert (resp.status, resp.body) == (503, PAGE)
+
+
+def test_legacy_recipe_answered_200_and_the_patched_vhost_answers_503(apache_factory, backend,
+                                                                      served_tmp_path, monkeypatch):
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    site = make_site(served_tmp_path, "legacy")
+    defines = {"DOCROOT": str(served_tmp_path / "www"), "BACKEND_PORT": str(backend.port)}
+    site.flag_on()
+    old = apache_factory([site.conf], defines=defines)
+    resp = site.get(old, "/orders")
+    assert (resp.status, resp.body) == (200, PAGE), "the classic recipe serves the page as a 200"
+    assert site.get(old, "/app.js").status == 200 and b"Back soon" in site.get(old, "/app.js").body
+    old.stop()
+    do_patch(site.conf)
+    new = apache_factory([site.conf], defines=defines)
+    resp = site.get(new, "/orders")
+    assert (resp.status, resp.body) == (503, PAGE)
