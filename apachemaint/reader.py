@@ -5,7 +5,9 @@ It follows httpd's own reader (server/util.c, server/config.c) rather than a gra
 - a logical line whose first non-blank character is ``#`` is a comment, and ``#``
   anywhere else is data (``RewriteRule ^/a#b ...`` keeps its ``#``);
 - ``<Name args>`` opens a section, ``</Name>`` closes it, names compare case-insensitively,
-  and a mismatch is an error with a line, worded as httpd words it.
+  and a mismatch is an error with a line, worded as httpd words it;
+- a UTF-8 byte order mark is not skipped: httpd reads it as part of the first line, so a
+  ``<VirtualHost`` right after one is no section to httpd, nor to this reader.
 
 Every node covers a contiguous span of the decoded text, and the spans tile the file, so
 ``serialize(parse(data)) == data`` for any input the reader accepts.  Text is decoded as
@@ -19,7 +21,7 @@ from typing import Iterator
 
 from .errors import ConfigSyntaxError
 
-BOM = b"\xef\xbb\xbf"
+CONDITIONALS = {"ifmodule", "ifdefine", "ifversion", "ifdirective", "iffile", "ifsection"}
 
 
 @dataclass
@@ -73,8 +75,11 @@ class Section(Node):
 class ConfigFile:
     path: str
     text: str
-    bom: bool
     children: list[Node]
+
+    @property
+    def bom(self) -> bool:
+        return self.text.startswith("\ufeff")
 
     @property
     def eol(self) -> str:
@@ -83,8 +88,7 @@ class ConfigFile:
         return "\r\n" if first > 0 and self.text[first - 1] == "\r" else "\n"
 
     def to_bytes(self, text: str | None = None) -> bytes:
-        body = (self.text if text is None else text).encode("utf-8", "surrogateescape")
-        return (BOM if self.bom else b"") + body
+        return (self.text if text is None else text).encode("utf-8", "surrogateescape")
 
     def line_indent(self, offset: int) -> str:
         """The whitespace that starts the physical line holding ``offset``."""
@@ -93,12 +97,6 @@ class ConfigFile:
         while stop < len(self.text) and self.text[stop] in " \t":
             stop += 1
         return self.text[start:stop]
-
-
-def decode(data: bytes) -> tuple[str, bool]:
-    bom = data.startswith(BOM)
-    return data[len(BOM):].decode("utf-8", "surrogateescape") if bom else data.decode(
-        "utf-8", "surrogateescape"), bom
 
 
 def read(path: str | Path) -> ConfigFile:
@@ -183,10 +181,7 @@ def _section_head(text: str) -> tuple[str, str]:
 
 
 def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
-    if isinstance(data, bytes):
-        text, bom = decode(data)
-    else:
-        text, bom = data, False
+    text = data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
     root: list[Node] = []
     stack: list[Section] = []
 
@@ -216,35 +211,31 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
             words = t.split(None, 1)
             raw = words[1] if len(words) > 1 else ""
             add(Directive(lg.line, lg.start, lg.end, words[0], split_words(raw), raw))
-    if stack:
+    if stack and stack[0].lname not in CONDITIONALS:
         sec = stack[-1]
         raise ConfigSyntaxError(f"<{sec.name}> was not closed.", path, sec.line)
-    return ConfigFile(path, text, bom, root)
+    # httpd ends a true <IfModule>/<IfDefine> (and all inside it) silently at the end of the
+    # file; whether it is true depends on the server, so the reader takes it as true.
+    for sec in stack:
+        sec.close_start = sec.end = len(text)
+        sec.close_line = text.count("\n") + 1
+    return ConfigFile(path, text, root)
 
 
 def _close(t: str, lg: _Logical, stack: list[Section], path: str) -> None:
-    # httpd treats "</A> </B>" as </A> followed by arguments it then reads as the next
-    # closing tag, so each tag on the line closes one section, innermost first.
-    rest, first = t, True
-    while rest.startswith("</"):
-        gt = rest.find(">")
-        if gt < 0:
-            raise ConfigSyntaxError(f"{rest.split()[0]} directive missing closing '>'", path, lg.line)
-        name = rest[2:gt].strip()
-        if not stack:
-            raise ConfigSyntaxError(f"</{name}> without matching <{name}> section", path, lg.line)
-        sec = stack[-1]
-        if sec.lname != name.lower():
-            raise ConfigSyntaxError(f"Expected </{sec.name}> but saw </{name}>", path, lg.line)
-        stack.pop()
-        # The first tag owns the whole line; any further tag on it closes with an empty span.
-        sec.close_start = lg.start if first else lg.end
-        sec.close_line = lg.line
-        sec.end = lg.end
-        first = False
-        rest = rest[gt + 1:].lstrip(" \t")
-    if rest:
-        raise ConfigSyntaxError(f"unexpected text after closing tag: {rest!r}", path, lg.line)
+    word = t.split(None, 1)[0]
+    if not word.endswith(">"):
+        raise ConfigSyntaxError(f"{word}> directive missing closing '>'", path, lg.line)
+    name = word[2:-1]
+    if not stack:
+        raise ConfigSyntaxError(f"</{name}> without matching <{name}> section", path, lg.line)
+    sec = stack[-1]
+    if sec.lname != name.lower():
+        raise ConfigSyntaxError(f"Expected </{sec.name}> but saw </{name}>", path, lg.line)
+    # httpd ignores whatever follows the closing tag on its line ("</VirtualHost> </IfModule>"
+    # closes the vhost only), so this node simply owns the whole line.
+    stack.pop()
+    sec.close_start, sec.close_line, sec.end = lg.start, lg.line, lg.end
 
 
 def serialize(cf: ConfigFile) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,9 +49,15 @@ class Server:
         binary = httpd.find_binary()
         if binary is None:
             return True, "no Apache binary found; config not tested"
-        return httpd.configtest(self.main, server_root=self.server_root, env=self.env, binary=binary)
+        with tempfile.TemporaryDirectory(prefix="apachemaint-configtest-") as scratch:
+            # apache2ctl creates Debian's run and lock folders before it starts httpd; a bare
+            # `apache2 -t` fails without them, so missing ones are lent a scratch folder.
+            env = {k: (scratch if k in _RUNTIME_DIRS and not os.path.isdir(v) else v)
+                   for k, v in self.env.items()}
+            return httpd.configtest(self.main, server_root=self.server_root, env=env, binary=binary)
 
 
+_RUNTIME_DIRS = {"APACHE_RUN_DIR", "APACHE_LOCK_DIR", "APACHE_LOG_DIR"}
 _VAR = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 
 

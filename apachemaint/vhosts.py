@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .block import BEGIN, END
-from .reader import Comment, ConfigFile, Directive, Node, Section, walk
+from .reader import CONDITIONALS, Comment, ConfigFile, Directive, Node, Section, walk
 
 # Sections that may hold vhosts without being vhosts themselves.
-_CONTAINERS = {"ifmodule", "ifdefine", "macro", "ifversion", "ifdirective", "iffile", "ifsection"}
+_CONTAINERS = CONDITIONALS | {"macro"}
 
 # Directives that hand a request to something other than a redirect.
 _SERVES = re.compile(
