@@ -19,18 +19,18 @@ from importlib import resources
 from .errors import BlockError, InvalidOption
 from .reader import Comment, ConfigFile, Directive, Node, Section
 
-FORMAT = 1
+FORMAT = 2
 BEGIN = "# BEGIN apachemaint"
 END = "# END apachemaint"
 DEFAULT_PAGE = "%{DOCUMENT_ROOT}/system/maintenance.html"
 ERROR_URL = "/system/maintenance.html"
 DEFAULT_ASSETS = ("css", "js", "mjs", "map", "png", "jpe?g", "gif", "svg", "webp", "avif",
                   "ico", "woff2?", "ttf", "otf", "eot")
-BYPASS_DIR = ".apachemaint-bypass"
+STATE_DIR = ".apachemaint"  # beside the page: what `down` adds to it (see the template)
 
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _EXT = re.compile(r"^[A-Za-z0-9]{1,16}$")
-_COOKIE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_COOKIE = re.compile(r"^[A-Za-z0-9_-]{0,64}$")  # empty: no bypass
 _PAGE = re.compile(r"^(?:%\{DOCUMENT_ROOT\})?/[A-Za-z0-9._~/-]*\.html$")
 
 
@@ -40,7 +40,7 @@ class BlockOptions:
     assets: tuple[str, ...] = ()  # extra pass-through extensions, beside DEFAULT_ASSETS
     allow_paths: tuple[str, ...] = ()
     allow_ips: tuple[str, ...] = ()
-    bypass_cookie: str = ""
+    bypass_cookie: str = "apachemaint_bypass"
     retry_after: int = 300
 
     def __post_init__(self) -> None:
@@ -53,6 +53,10 @@ class BlockOptions:
     @property
     def page_dir(self) -> str:
         return self.page.rsplit("/", 1)[0]
+
+    @property
+    def state_dir(self) -> str:
+        return f"{self.page_dir}/{STATE_DIR}"
 
 
 def _validate(o: BlockOptions) -> None:
@@ -89,8 +93,7 @@ def _marker_fields(o: BlockOptions) -> list[str]:
     fields += [f"allow-path={p}" for p in o.allow_paths]
     fields += [f"allow-ip={c}" for c in o.allow_ips]
     fields += [f"asset-ext={e}" for e in o.assets]
-    if o.bypass_cookie:
-        fields.append(f"bypass-cookie={o.bypass_cookie}")
+    fields.append(f"bypass-cookie={o.bypass_cookie}")
     return fields
 
 
@@ -154,7 +157,7 @@ def body_lines(o: BlockOptions, unit: str = "    ") -> list[str]:
         allow_path_regex="|".join(p.replace(".", "\\.") for p in o.allow_paths),
         allow_ips=o.allow_ips,
         bypass_cookie=o.bypass_cookie,
-        bypass_dir=f"{o.page_dir}/{BYPASS_DIR}",
+        state=o.state_dir,
         page_dir_grant=o.page_dir if page_abs else "",
         retry_after=o.retry_after,
         i=unit,

@@ -111,6 +111,133 @@ def _tuple(values: Optional[list[str]]) -> Optional[tuple[str, ...]]:
     return tuple(values) if values else None
 
 
+EXIT_DOWN = 3  # status: maintenance is on
+
+Docroot = Annotated[Optional[Path], typer.Option(
+    help="The site's DocumentRoot: the page goes to DOCROOT/system/maintenance.html.")]
+Vhost = Annotated[Optional[Path], typer.Option(
+    help="A patched vhost file: the page goes where its maintenance block looks.")]
+Reason = Annotated[Optional[str], typer.Option(envvar="REASON", help="Why the site is down (env REASON).")]
+Until = Annotated[Optional[str], typer.Option(
+    envvar="UNTIL", help="When it is back: ISO 8601, '12:00 UTC', or a duration like 30m or 2h (env UNTIL).")]
+Template = Annotated[Optional[Path], typer.Option(help="Your own Jinja2 page template.")]
+
+
+def _targets(docroot: Optional[Path], vhost: Optional[Path]):
+    from . import maintenance
+    from .errors import ApacheMaintError
+
+    if (docroot is None) == (vhost is None):
+        raise ApacheMaintError("give exactly one of --docroot DIR or --vhost FILE")
+    return maintenance.from_docroot(docroot) if docroot else maintenance.from_vhost(vhost)
+
+
+def _down(targets, reason, until, template, bypass, verify):
+    from . import maintenance, verify as verifying
+
+    result = maintenance.down(targets, reason=reason or "", until=until, template=template, bypass=bypass)
+    for t in targets:
+        print(f"maintenance on: {t.page} (Retry-After {result.retry_after})")
+    if result.token:
+        cookie = targets[0].options.bypass_cookie
+        print(f"bypass for this window only: send the cookie {cookie}={result.token}")
+        print(f"  e.g. curl --cookie '{cookie}={result.token}' URL, or in the browser console: "
+              f"document.cookie = '{cookie}={result.token}; path=/'")
+    if verify:
+        verifying.expect_down(verify, result.html)
+        print(f"verified: {verify} answers 503 with the page")
+    return result
+
+
+@app.command()
+@reports_errors
+def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, until: Until = None,
+         template: Template = None,
+         bypass: Annotated[bool, typer.Option(help="Make a bypass token for this window and print it.")] = False,
+         verify: Annotated[Optional[str], typer.Option(
+             help="Afterwards, check that this URL answers 503 with the page.")] = None) -> None:
+    """Put the site into maintenance: render the page and put it where the vhost looks."""
+    _down(_targets(docroot, vhost), reason, until, template, bypass, verify)
+
+
+@app.command()
+@reports_errors
+def up(docroot: Docroot = None, vhost: Vhost = None,
+       verify: Annotated[Optional[str], typer.Option(
+           help="Afterwards, check that this URL no longer answers 503.")] = None) -> None:
+    """Lift maintenance (a no-op when the site is up)."""
+    from . import maintenance, verify as verifying
+
+    targets = _targets(docroot, vhost)
+    was_on = maintenance.up(targets)
+    print("maintenance off" if was_on else "already up")
+    if verify:
+        verifying.expect_up(verify)
+        print(f"verified: {verify} no longer answers 503")
+
+
+@app.command()
+@reports_errors
+def status(docroot: Docroot = None, vhost: Vhost = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Is the site in maintenance? Exit 0 when up, 3 when down, 2 on errors."""
+    import json
+    from datetime import datetime, timezone
+
+    from . import maintenance
+
+    now = datetime.now(timezone.utc)
+    states = [s.as_dict(now) for s in maintenance.status(_targets(docroot, vhost))]
+    if as_json:
+        print(json.dumps(states if len(states) > 1 else states[0], indent=2))
+    else:
+        for s in states:
+            print(f"{'DOWN' if s['maintenance'] else 'up'}: {s['page']}")
+            for key in ("since", "reason", "until", "by", "seconds_left"):
+                if s.get(key) not in (None, ""):
+                    print(f"  {key.replace('_', ' ')}: {s[key]}")
+            if s["patched"] is not None:
+                print(f"  vhost {s['source']}: " + ("patched, block current" if s["patched"]
+                                                    else "block NOT current (run apachemaint patch)"))
+    raise typer.Exit(EXIT_DOWN if any(s["maintenance"] for s in states) else EXIT_OK)
+
+
+@app.command()
+@reports_errors
+def render(reason: Reason = None, until: Until = None, template: Template = None,
+           output: Annotated[str, typer.Option("-o", "--output", help="File to write, or - for stdout.")] = "-",
+           ) -> None:
+    """Render the maintenance page only."""
+    from datetime import datetime, timezone
+
+    from . import page
+    from .safewrite import write_atomic
+
+    now = datetime.now(timezone.utc)
+    html = page.render_html(reason or "", page.parse_until(until, now), now, template)
+    if output == "-":
+        sys.stdout.buffer.write(html)
+    else:
+        write_atomic(Path(output), html, mode=0o644)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@reports_errors
+def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None,
+        until: Until = None, template: Template = None,
+        on_failure: Annotated[str, typer.Option(help="When the command fails: keep the site down, or lift.")] = "keep",
+        ) -> None:
+    """Down, run a command (after --), up on success; exits with the command's status."""
+    from . import maintenance
+
+    code = maintenance.run(_targets(docroot, vhost), list(ctx.args), on_failure=on_failure,
+                           reason=reason or "", until=until, template=template)
+    if code != 0:
+        print(f"command failed with status {code}; maintenance "
+              + ("kept on" if on_failure == "keep" else "lifted"), file=sys.stderr)
+    raise typer.Exit(code)
+
+
 @app.command()
 @reports_errors
 def check(files: Files,

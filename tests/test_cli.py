@@ -33,7 +33,7 @@ def test_version_and_help():
 def test_diff_and_check_write_nothing(conf, tmp_path):
     before = conf.read_bytes()
     diff = apachemaint("patch", "--diff", conf, state=tmp_path / "s")
-    assert diff.returncode == 0 and "+    # BEGIN apachemaint v1" in diff.stdout
+    assert diff.returncode == 0 and "+    # BEGIN apachemaint v2" in diff.stdout
     check = apachemaint("patch", "--check", conf, state=tmp_path / "s")
     assert check.returncode == 1 and f"{conf}: would change" in check.stderr
     assert conf.read_bytes() == before and not (tmp_path / "s").exists()

@@ -15,7 +15,7 @@ import pytest
 from http_client import Response, get
 
 from apachemaint import patch as patching
-from apachemaint.block import BYPASS_DIR
+from apachemaint.block import STATE_DIR
 
 from corpus import FIXTURES
 
@@ -154,8 +154,8 @@ def test_allow_listed_client_and_bypass_token_pass(run, backend, served_tmp_path
     site, apache = run("proxy", allow_ips=("127.0.0.2/32",), bypass_cookie="team_pass")
     site.flag_on()
     token = secrets.token_urlsafe(24)
-    bypass = site.docroot / "system" / BYPASS_DIR
-    bypass.mkdir(mode=0o711)
+    bypass = site.docroot / "system" / STATE_DIR / "bypass"
+    bypass.mkdir(mode=0o711, parents=True)
     (bypass / token).touch(mode=0o600)
     seen = len(backend.log)
     assert site.get(apache, "/a").status == 503

@@ -27,7 +27,7 @@ def test_block_goes_right_after_the_opening_line_with_the_vhost_indentation():
     _, new, results = patched("<IfModule mod_ssl.c>\n\t<VirtualHost *:443>\n\t\tServerName a\n\t</VirtualHost>\n</IfModule>\n")
     lines = new.splitlines()
     assert lines[1] == "\t<VirtualHost *:443>"
-    assert lines[2].startswith("\t\t# BEGIN apachemaint v1 sha256:")
+    assert lines[2].startswith("\t\t# BEGIN apachemaint v2 sha256:")
     assert lines[3] == "\t\tRewriteEngine On"
     assert "\t\t\tErrorDocument 503 /system/maintenance.html" in lines
     assert results[0].action is Action.INSERTED
