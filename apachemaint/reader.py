@@ -16,6 +16,7 @@ UTF-8 with ``surrogateescape`` so Latin-1 or broken bytes survive unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
@@ -44,18 +45,21 @@ class Comment(Node):
 @dataclass
 class Directive(Node):
     name: str
-    args: list[str]
     raw_args: str
 
     @property
     def lname(self) -> str:
         return self.name.lower()
 
+    @cached_property
+    def args(self) -> list[str]:
+        # Split on demand: most directives of a big tree are never looked at.
+        return split_words(self.raw_args)
+
 
 @dataclass
 class Section(Node):
     name: str
-    args: list[str]
     raw_args: str
     open_end: int = 0  # end of the opening line(s): children start here
     close_start: int = 0  # start of the closing tag's line
@@ -65,6 +69,10 @@ class Section(Node):
     @property
     def lname(self) -> str:
         return self.name.lower()
+
+    @cached_property
+    def args(self) -> list[str]:
+        return split_words(self.raw_args)
 
     @property
     def tag(self) -> str:
@@ -113,31 +121,25 @@ def read(path: str | Path) -> ConfigFile:
     return parse(data, path)
 
 
-@dataclass
-class _Logical:
-    line: int
-    start: int
-    end: int
-    text: str  # joined and trimmed, as httpd sees it
-
-
-def _logical_lines(text: str) -> Iterator[_Logical]:
-    pos, line, n = 0, 1, len(text)
-    while pos < n:
-        first_line, start, parts = line, pos, []
+def _logical_lines(text: str) -> Iterator[tuple[int, int, int, str]]:
+    """(first line, start offset, end offset, joined and trimmed text as httpd sees it)."""
+    lines = text.split("\n")
+    last = len(lines) - 1  # lines[last] is what follows the final newline ("" for most files)
+    pos, i = 0, 0
+    while i < last or (i == last and lines[i]):
+        first, start, parts = i + 1, pos, []
         while True:
-            nl = text.find("\n", pos)
-            stop = n if nl < 0 else nl + 1
-            body = text[pos:stop].rstrip("\n")
-            if body.endswith("\r"):
-                body = body[:-1]
-            pos, line = stop, line + (1 if nl >= 0 else 0)
-            if nl >= 0 and body.endswith("\\") and pos < n:
+            raw = lines[i]
+            pos += len(raw) + (i < last)
+            body = raw[:-1] if raw.endswith("\r") else raw
+            i += 1
+            # httpd joins only "\\" right before the line end, and only when a line follows.
+            if body.endswith("\\") and (i < last or (i == last and lines[i])):
                 parts.append(body[:-1])
                 continue
             parts.append(body)
             break
-        yield _Logical(first_line, start, pos, "".join(parts).strip(" \t\f\v"))
+        yield first, start, pos, "".join(parts).strip(" \t\f\v")
 
 
 def split_words(s: str) -> list[str]:
@@ -188,29 +190,27 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
     def add(node: Node) -> None:
         (stack[-1].children if stack else root).append(node)
 
-    for lg in _logical_lines(text):
-        t = lg.text
+    for line, start, end, t in _logical_lines(text):
         if not t:
-            add(Blank(lg.line, lg.start, lg.end))
-        elif t.startswith("#"):
-            add(Comment(lg.line, lg.start, lg.end, t))
+            add(Blank(line, start, end))
+        elif t[0] == "#":
+            add(Comment(line, start, end, t))
         elif t.startswith("</"):
-            _close(t, lg, stack, path)
-        elif t.startswith("<"):
+            _close(t, line, end, start, stack, path)
+        elif t[0] == "<":
             try:
                 name, raw = _section_head(t)
             except ValueError as exc:
                 raise ConfigSyntaxError(
-                    f"<{exc.args[0]}> directive missing closing '>'", path, lg.line) from None
+                    f"<{exc.args[0]}> directive missing closing '>'", path, line) from None
             if not name:
-                raise ConfigSyntaxError("section with no name", path, lg.line)
-            sec = Section(lg.line, lg.start, lg.end, name, split_words(raw), raw, open_end=lg.end)
+                raise ConfigSyntaxError("section with no name", path, line)
+            sec = Section(line, start, end, name, raw, open_end=end)
             add(sec)
             stack.append(sec)
         else:
             words = t.split(None, 1)
-            raw = words[1] if len(words) > 1 else ""
-            add(Directive(lg.line, lg.start, lg.end, words[0], split_words(raw), raw))
+            add(Directive(line, start, end, words[0], words[1] if len(words) > 1 else ""))
     if stack and stack[0].lname not in CONDITIONALS:
         sec = stack[-1]
         raise ConfigSyntaxError(f"<{sec.name}> was not closed.", path, sec.line)
@@ -222,20 +222,20 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
     return ConfigFile(path, text, root)
 
 
-def _close(t: str, lg: _Logical, stack: list[Section], path: str) -> None:
+def _close(t: str, line: int, end: int, start: int, stack: list[Section], path: str) -> None:
     word = t.split(None, 1)[0]
     if not word.endswith(">"):
-        raise ConfigSyntaxError(f"{word}> directive missing closing '>'", path, lg.line)
+        raise ConfigSyntaxError(f"{word}> directive missing closing '>'", path, line)
     name = word[2:-1]
     if not stack:
-        raise ConfigSyntaxError(f"</{name}> without matching <{name}> section", path, lg.line)
+        raise ConfigSyntaxError(f"</{name}> without matching <{name}> section", path, line)
     sec = stack[-1]
     if sec.lname != name.lower():
-        raise ConfigSyntaxError(f"Expected </{sec.name}> but saw </{name}>", path, lg.line)
+        raise ConfigSyntaxError(f"Expected </{sec.name}> but saw </{name}>", path, line)
     # httpd ignores whatever follows the closing tag on its line ("</VirtualHost> </IfModule>"
     # closes the vhost only), so this node simply owns the whole line.
     stack.pop()
-    sec.close_start, sec.close_line, sec.end = lg.start, lg.line, lg.end
+    sec.close_start, sec.close_line, sec.end = start, line, end
 
 
 def serialize(cf: ConfigFile) -> bytes:
