@@ -1,28 +1,139 @@
-"""``apachemaint check``: run every rule over every vhost of the given files.
+"""``apachemaint check``: run every rule over every vhost of some files or of a whole server.
 
-An unreadable or unparsable file is reported as a finding of its own (AM000) and the other
-files are still checked.
+An unreadable or unparsable file, and a missing ``Include`` target, is a finding of its own
+(AM000) and everything else is still checked.  Each file is read once; a server's includes
+are resolved once (globs cached), so the cost grows with the number of files, not faster.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import reader, vhosts
+from . import reader, server, suppression
 from .errors import ApacheMaintError
-from .findings import Finding, Severity
-from .rules import VHostContext, run
+from .findings import Finding, RuleInfo, Severity
+from .reader import CONDITIONALS, ConfigFile, Section
+from .rules import REGISTRY, UNKNOWN, ServerContext, VHostContext, run
+from .vhosts import VHost
 
 PARSE_ERROR = "AM000"
+PARSE_ERROR_SUMMARY = "file cannot be read or parsed, or an Include target is missing"
+_CONTAINERS = CONDITIONALS | {"macro"}
+
+Progress = Callable[[int, int | None], None]  # files done, total (None while still discovering)
 
 
-def check_files(paths: list[str | Path]) -> list[Finding]:
+@dataclass
+class Selection:
+    """Which rules run and how severe their findings are (settings and CLI merged)."""
+    ignore: set[str] = field(default_factory=set)
+    select: set[str] | None = None  # None: every rule
+    severity: dict[str, Severity] = field(default_factory=dict)
+
+    def rules(self) -> dict:
+        return {code: rule for code, rule in REGISTRY.items()
+                if code not in self.ignore and (self.select is None or code in self.select)}
+
+
+def rule_infos() -> dict[str, RuleInfo]:
+    infos = {code: (r.SUMMARY, r.SEVERITY, r.__doc__ or "") for code, r in REGISTRY.items()}
+    infos[PARSE_ERROR] = (PARSE_ERROR_SUMMARY, Severity.ERROR, "")
+    return infos
+
+
+def find_vhosts(cf: ConfigFile) -> list[tuple[VHost, list[Section]]]:
+    """Every vhost with the sections around it (even those httpd would skip)."""
+    out: list[tuple[VHost, list[Section]]] = []
+
+    def visit(nodes, within: tuple[str, ...], chain: list[Section]) -> None:
+        for node in nodes:
+            if not isinstance(node, Section):
+                continue
+            if node.lname == "virtualhost":
+                out.append((VHost(node, within), chain))
+            elif node.lname in _CONTAINERS:
+                visit(node.children, within + (node.tag,), chain + [node])
+
+    visit(cf.children, (), [])
+    return out
+
+
+def check_config(cf: ConfigFile, ctx: ServerContext = UNKNOWN, selection: Selection | None = None) -> list[Finding]:
+    selection = selection or Selection()
+    rules = selection.rules()
     findings: list[Finding] = []
-    for path in paths:
+    try:
+        for vh, chain in find_vhosts(cf):
+            findings.extend(run(VHostContext(cf, vh, ctx, chain), rules, selection.severity))
+    except ApacheMaintError as exc:  # a managed block that cannot be read
+        findings.append(_parse_error(exc, cf.path))
+    spans = suppression.spans(cf)
+    return [f for f in findings if not suppression.suppressed(f, spans)] if spans else findings
+
+
+def _parse_error(exc: ApacheMaintError, path: str) -> Finding:
+    return Finding(exc.file or str(path), exc.line or 1, 1, PARSE_ERROR, Severity.ERROR, exc.message)
+
+
+def check_files(paths: Iterable[str | Path], *, config: Path | None = None, detect: bool = False,
+                use_apachectl: bool = False, selection: Selection | None = None,
+                progress: Progress | None = None) -> list[Finding]:
+    """Check vhost files.  Files that a server config includes (``config``, or an installed
+    layout when ``detect``) are checked with that server's modules and defines."""
+    paths = [Path(p) for p in paths]
+    servers: dict[Path, server.Server] = {}
+    if config is not None:
+        srv = server.load(config, use_apachectl=use_apachectl)
+        servers = {p: srv for p in paths if srv.includes(p)}
+    elif detect:
+        servers = server.detect(paths)
+    contexts: dict[int, ServerContext] = {}
+    findings: list[Finding] = []
+    for n, path in enumerate(paths, 1):
+        srv = servers.get(path)
+        ctx = UNKNOWN if srv is None else contexts.setdefault(id(srv), ServerContext.from_server(srv))
         try:
-            cf = reader.read(path)
-            for vh in vhosts.find(cf):
-                findings.extend(run(VHostContext(cf, vh)))
+            findings.extend(check_config(reader.read(path), ctx, selection))
         except ApacheMaintError as exc:
-            findings.append(Finding(exc.file or str(path), exc.line or 1, 1, PARSE_ERROR,
-                                    Severity.ERROR, exc.message))
+            findings.append(_parse_error(exc, str(path)))
+        if progress:
+            progress(n, len(paths))
     return sorted(findings)
+
+
+def check_server(main: Path | None = None, *, use_apachectl: bool = False,
+                 selection: Selection | None = None, progress: Progress | None = None) -> list[Finding]:
+    """Check every vhost of a whole server: ``main``, or the installed layout."""
+    layout = None
+    if main is None:
+        layout = server.installed_layout()
+        if layout is None:
+            raise ApacheMaintError(
+                "no server config found at " + ", ".join(str(lay.main) for lay in server.LAYOUTS)
+                + "; name vhost files or --config MAIN")
+        main = layout.main
+    count = 0
+
+    def seen(_path: str) -> None:
+        nonlocal count
+        count += 1
+        if progress:
+            progress(count, None)
+
+    srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen)
+    ctx = ServerContext.from_server(srv)
+    findings = [_parse_error(exc, exc.file or str(main)) for exc in srv.errors]
+    total = len(srv.configs)
+    for n, cf in enumerate(srv.configs.values(), 1):
+        findings.extend(check_config(cf, ctx, selection))
+        if progress:
+            progress(n, total)
+    return sorted(findings)
+
+
+def exit_code(findings: list[Finding], fail_on: Severity = Severity.WARNING) -> int:
+    """0 clean, 1 findings at or above ``fail_on``, 2 input that could not be read."""
+    if any(f.code == PARSE_ERROR for f in findings):
+        return 2
+    return 1 if any(f.severity >= fail_on for f in findings) else 0

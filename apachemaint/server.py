@@ -1,7 +1,9 @@
-"""Whole server configs: where distributions keep them, which files they include, and
-how to ask that server whether its config is valid.
+"""Whole server configs: where distributions keep them, which files they include, which
+modules they load, and how to ask that server whether its config is valid.
 
 Layouts are records of data, not branches: adding a distribution is adding a row.
+Loading reads every file once, in httpd's order, evaluating ``<IfModule>``/``<IfDefine>``
+against what has been loaded and defined so far, as httpd does while it reads.
 """
 from __future__ import annotations
 
@@ -9,12 +11,19 @@ import glob
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import reader
-from .errors import ApacheMaintError
-from .reader import Directive
+from .conditions import holds, module_key
+from .errors import ApacheMaintError, ConfigSyntaxError
+from .reader import ConfigFile, Directive, Section
+
+# Compiled into Debian's apache2 (`apache2 -l`); LoadModule on them is an error there.
+DEBIAN_BUILTIN = frozenset({"core", "so", "watchdog", "http_core", "http", "log_config", "logio",
+                            "version", "unixd"})
+MINIMAL_BUILTIN = frozenset({"core", "so", "http_core", "http"})
 
 
 @dataclass(frozen=True)
@@ -23,10 +32,12 @@ class Layout:
     main: Path  # the file httpd is started with
     server_root: Path
     envvars: str | None = None  # a shell file of APACHE_* variables next to main (Debian)
+    builtin_modules: frozenset[str] = MINIMAL_BUILTIN
 
 
 LAYOUTS = (
-    Layout("debian", Path("/etc/apache2/apache2.conf"), Path("/etc/apache2"), envvars="envvars"),
+    Layout("debian", Path("/etc/apache2/apache2.conf"), Path("/etc/apache2"), envvars="envvars",
+           builtin_modules=DEBIAN_BUILTIN),
     Layout("rhel", Path("/etc/httpd/conf/httpd.conf"), Path("/etc/httpd")),
     Layout("httpd-image", Path("/usr/local/apache2/conf/httpd.conf"), Path("/usr/local/apache2")),
 )
@@ -39,9 +50,21 @@ class Server:
     server_root: Path
     env: dict[str, str] = field(default_factory=dict)
     files: set[Path] = field(default_factory=set)  # real paths of main and every included file
+    configs: dict[str, ConfigFile] = field(default_factory=dict)  # as included, in httpd's order
+    modules: set[str] = field(default_factory=set)
+    defines: set[str] = field(default_factory=set)  # names <IfDefine> tests
+    variables: dict[str, str] = field(default_factory=dict)  # what ${NAME} expands to
+    defined: dict[str, str] = field(default_factory=dict)  # the variables set by Define
+    server_level: list[Directive] = field(default_factory=list)  # outside every vhost and section
+    directories: list[Section] = field(default_factory=list)  # server-level <Directory> sections
+    inactive: set[int] = field(default_factory=set)  # id() of sections httpd skips
+    errors: list[ApacheMaintError] = field(default_factory=list)
 
     def includes(self, path: Path) -> bool:
         return Path(os.path.realpath(path)) in self.files
+
+    def expand(self, value: str) -> str:
+        return expand(value, self.variables)
 
     def configtest(self) -> tuple[bool, str]:
         from . import httpd
@@ -49,11 +72,7 @@ class Server:
         binary = httpd.find_binary()
         if binary is None:
             return True, "no Apache binary found; config not tested"
-        with tempfile.TemporaryDirectory(prefix="apachemaint-configtest-") as scratch:
-            # apache2ctl creates Debian's run and lock folders before it starts httpd; a bare
-            # `apache2 -t` fails without them, so missing ones are lent a scratch folder.
-            env = {k: (scratch if k in _RUNTIME_DIRS and not os.path.isdir(v) else v)
-                   for k, v in self.env.items()}
+        with _runtime_env(self.env) as env:
             return httpd.configtest(self.main, server_root=self.server_root, env=env, binary=binary)
 
 
@@ -61,61 +80,147 @@ _RUNTIME_DIRS = {"APACHE_RUN_DIR", "APACHE_LOCK_DIR", "APACHE_LOG_DIR"}
 _VAR = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 
 
-def _expand(value: str, variables: dict[str, str]) -> str:
+class _runtime_env:
+    """apache2ctl creates Debian's run and lock folders before it starts httpd; a bare
+    `apache2 -t` fails without them, so missing ones are lent a scratch folder."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+
+    def __enter__(self) -> dict[str, str]:
+        self._tmp = tempfile.TemporaryDirectory(prefix="apachemaint-configtest-")
+        return {k: (self._tmp.name if k in _RUNTIME_DIRS and not os.path.isdir(v) else v)
+                for k, v in self.env.items()}
+
+    def __exit__(self, *exc) -> None:
+        self._tmp.cleanup()
+
+
+def expand(value: str, variables: dict[str, str]) -> str:
     return _VAR.sub(lambda m: variables.get(m.group(1), m.group(0)), value)
 
 
-def load(main: str | Path, layout: Layout | None = None) -> Server:
+def _expand(value: str, variables: dict[str, str]) -> str:  # kept for older callers
+    return expand(value, variables)
+
+
+def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool = False,
+         on_file: Callable[[str], None] | None = None) -> Server:
     """Read ``main`` and follow Include/IncludeOptional the way httpd does: paths relative
-    to ServerRoot, globs sorted, directories read whole.  Files that cannot be read are
-    skipped here; the config test is the judge of those."""
+    to ServerRoot, globs sorted, directories read whole, each file read once.  Unparsable
+    files and missing ``Include`` targets are collected in ``errors``, not raised.
+
+    With ``use_apachectl``, httpd itself names the included files, the loaded modules and
+    the defines (one `-t -D DUMP_*` run), and only the reading is left to this module."""
     from . import httpd
 
     main = Path(main).absolute()
     if not main.is_file():
         raise ApacheMaintError("server config not found", main)
-    env: dict[str, str] = {}
-    if layout and layout.envvars and (main.parent / layout.envvars).is_file():
-        env = httpd.debian_envvars(main.parent / layout.envvars)
-    elif (main.parent / "envvars").is_file():
-        env = httpd.debian_envvars(main.parent / "envvars")
+    envvars = main.parent / (layout.envvars if layout and layout.envvars else "envvars")
+    env = httpd.debian_envvars(envvars) if envvars.is_file() else {}
     root = layout.server_root if layout else main.parent
-    variables = {**os.environ, **env}
-    server = Server(main, root, env)
-
-    def visit(path: Path, depth: int) -> None:
-        real = Path(os.path.realpath(path))
-        if real in server.files or depth > 32:
-            return
-        server.files.add(real)
-        try:
-            cf = reader.read(path)
-        except ApacheMaintError:
-            return
-        for node in reader.walk(cf.children):
-            if not isinstance(node, Directive) or not node.args:
-                continue
-            if node.lname == "serverroot" and depth == 0:
-                server.server_root = Path(_expand(node.args[0], variables))
-            elif node.lname == "define" and len(node.args) >= 2:
-                variables[node.args[0]] = _expand(node.args[1], variables)
-            elif node.lname in ("include", "includeoptional"):
-                for target in _include_targets(_expand(node.args[0], variables), server.server_root):
-                    visit(target, depth + 1)
-
-    visit(main, 0)
+    server = Server(main, root, env, variables={**os.environ, **env})
+    server.modules = set(layout.builtin_modules if layout else DEBIAN_BUILTIN)
+    walker = _Walker(server, on_file)
+    if use_apachectl:
+        files, server.modules, server.defines = _ask_httpd(server)
+        walker.follow = False
+        for f in files:
+            walker.visit(f, 0)
+    else:
+        walker.visit(main, 0)
     return server
 
 
-def _include_targets(pattern: str, server_root: Path) -> list[Path]:
+class _Walker:
+    def __init__(self, server: Server, on_file: Callable[[str], None] | None):
+        self.server = server
+        self.follow = True
+        self.on_file = on_file
+        self._globs: dict[str, list[Path]] = {}
+
+    def visit(self, path: Path, depth: int) -> None:
+        srv = self.server
+        real = Path(os.path.realpath(path))
+        if real in srv.files or depth > 32:
+            return
+        srv.files.add(real)
+        if self.on_file:
+            self.on_file(str(path))
+        try:
+            cf = reader.read(path)
+        except ApacheMaintError as exc:
+            srv.errors.append(exc)
+            return
+        srv.configs[str(path)] = cf
+        self.nodes(cf, cf.children, depth, in_section=False)
+
+    def nodes(self, cf: ConfigFile, nodes: list, depth: int, in_section: bool) -> None:
+        srv = self.server
+        for node in nodes:
+            if isinstance(node, Section):
+                if node.lname in reader.CONDITIONALS:
+                    if not holds(node, srv.modules, srv.defines):
+                        srv.inactive.add(id(node))
+                        continue
+                    self.nodes(cf, node.children, depth, in_section)
+                    continue
+                if node.lname == "directory" and not in_section:
+                    srv.directories.append(node)
+                self.nodes(cf, node.children, depth, True)
+            elif isinstance(node, Directive):
+                self.directive(cf, node, depth, in_section)
+
+    def directive(self, cf: ConfigFile, d: Directive, depth: int, in_section: bool) -> None:
+        srv, name = self.server, d.lname
+        if not in_section:
+            srv.server_level.append(d)
+        if not d.args:
+            return
+        if name == "loadmodule":
+            srv.modules.add(module_key(d.args[0]))
+        elif name == "serverroot" and depth == 0:
+            srv.server_root = Path(srv.expand(d.args[0]))
+        elif name == "define":
+            srv.defines.add(d.args[0])
+            if len(d.args) >= 2:
+                srv.variables[d.args[0]] = srv.defined[d.args[0]] = srv.expand(d.args[1])
+        elif name == "undefine":
+            srv.defines.discard(d.args[0])
+            srv.variables.pop(d.args[0], None)
+            srv.defined.pop(d.args[0], None)
+        elif name in ("include", "includeoptional") and self.follow:
+            pattern = srv.expand(d.args[0])
+            targets = self.targets(pattern)
+            if isinstance(targets, str):
+                if name == "include":
+                    srv.errors.append(ConfigSyntaxError(targets, cf.path, d.line))
+                return
+            for target in targets:
+                self.visit(target, depth + 1)
+
+    def targets(self, pattern: str) -> list[Path] | str:
+        """The files an Include names, or httpd's message when there are none."""
+        if pattern not in self._globs:
+            self._globs[pattern] = _include_targets(pattern, self.server.server_root)
+        return self._globs[pattern]
+
+
+def _include_targets(pattern: str, server_root: Path) -> list[Path] | str:
     p = Path(pattern)
     if not p.is_absolute():
         p = server_root / p
     if glob.has_magic(str(p)):
-        return [Path(m) for m in sorted(glob.glob(str(p))) if os.path.isfile(m)]
+        if not p.parent.is_dir() and not glob.has_magic(str(p.parent)):
+            return f"Include/IncludeOptional: Could not open directory {p.parent}: No such file or directory"
+        found = [Path(m) for m in sorted(glob.glob(str(p))) if os.path.isfile(m)]
+        return found or f"Include/IncludeOptional: No matches for the wildcard '{p.name}' in '{p.parent}', failing"
     if p.is_dir():
         return sorted(c for c in p.rglob("*") if c.is_file())
-    return [p] if p.is_file() else []
+    if p.is_file():
+        return [p]
+    return f"Could not open configuration file {p}: No such file or directory"
 
 
 def detect(paths: list[Path]) -> dict[Path, Server]:
@@ -129,3 +234,57 @@ def detect(paths: list[Path]) -> dict[Path, Server]:
             if p not in found and server.includes(p):
                 found[p] = server
     return found
+
+
+def installed_layout() -> Layout | None:
+    """The first layout whose main config exists on this machine."""
+    return next((lay for lay in LAYOUTS if lay.main.is_file()), None)
+
+
+# --- asking httpd ------------------------------------------------------------------------
+
+_INCLUDED = re.compile(r"^\s*\((?:\*|\d+)\)\s+(.+?)\s*$")
+_MODULE = re.compile(r"^\s*(\w+)_module\s+\((?:static|shared)\)\s*$")
+_DEFINE = re.compile(r"^Define:\s+(\S+?)(?:=.*)?\s*$")
+_OWN_DEFINES = {"DUMP_INCLUDES", "DUMP_MODULES", "DUMP_RUN_CFG"}
+
+
+def _ask_httpd(server: Server) -> tuple[list[Path], set[str], set[str]]:
+    import subprocess
+
+    from . import httpd
+
+    binary = httpd.find_binary()
+    if binary is None:
+        raise ApacheMaintError("--use-apachectl: no Apache httpd binary found (apache2 or httpd)")
+    cmd = [binary, "-t", "-D", "DUMP_INCLUDES", "-D", "DUMP_MODULES", "-D", "DUMP_RUN_CFG",
+           "-f", str(server.main), "-d", str(server.server_root)]
+    with _runtime_env(server.env) as env:
+        done = subprocess.run(cmd, check=False, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=httpd.CONFIGTEST_TIMEOUT)
+    if done.returncode != 0:
+        lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+        raise ApacheMaintError(f"{binary} -t failed: {lines[-1] if lines else done.returncode}", server.main)
+    return parse_dump(done.stdout)
+
+
+def parse_dump(out: str) -> tuple[list[Path], set[str], set[str]]:
+    files: list[Path] = []
+    modules: set[str] = set()
+    defines: set[str] = set()
+    section = ""
+    for line in out.splitlines():
+        if line.startswith("Included configuration files:"):
+            section = "includes"
+        elif line.startswith("Loaded Modules:"):
+            section = "modules"
+        elif m := _DEFINE.match(line):
+            if m.group(1) not in _OWN_DEFINES:
+                defines.add(m.group(1))
+        elif section == "includes" and (m := _INCLUDED.match(line)):
+            files.append(Path(m.group(1)))
+        elif section == "modules" and (m := _MODULE.match(line)):
+            modules.add(m.group(1))
+            if m.group(1) == "http":
+                modules.add("http_core")
+    return files, modules, defines

@@ -1,31 +1,53 @@
 """The lint rules, one module each, listed explicitly so that ``apachemaint rules`` and the
 docs come from the same registry.  A rule module has ``CODE``, ``SUMMARY``, ``SEVERITY``, a
 docstring with a failing and a passing config, and ``check(ctx)`` yielding ``(line, message)``
-pairs; the runner turns them into findings with the rule's code and severity."""
+pairs; the runner turns them into findings with the rule's code and severity.
+
+Optional module attributes: ``FIXABLE`` (``check --fix`` may run patch for it) and
+``SEES_INACTIVE`` (also run on vhosts httpd skips, e.g. inside an ``<IfModule>`` that does
+not hold; every other rule sees only the vhosts httpd reads).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 
-from ..findings import Finding
-from ..reader import ConfigFile
-from ..vhosts import VHost
-from . import am001_missing, am002_edited, am003_outdated, am004_legacy, am010_redirect_only
+from ..findings import Finding, Severity
+from . import (
+    am001_missing,
+    am002_edited,
+    am003_outdated,
+    am004_legacy,
+    am005_not_first,
+    am006_module_missing,
+    am007_ifmodule_hides,
+    am008_engine_off,
+    am009_passenger,
+    am010_redirect_only,
+    am011_page_not_servable,
+    am012_forwarded_for,
+    am013_page_location,
+    am014_macro,
+    am015_no_docroot,
+)
+from .context import UNKNOWN, ServerContext, VHostContext
+
+__all__ = ["REGISTRY", "UNKNOWN", "ServerContext", "VHostContext", "run"]
 
 REGISTRY: dict[str, ModuleType] = {
-    m.CODE: m for m in (am001_missing, am002_edited, am003_outdated, am004_legacy, am010_redirect_only)
+    m.CODE: m for m in (am001_missing, am002_edited, am003_outdated, am004_legacy, am005_not_first,
+                        am006_module_missing, am007_ifmodule_hides, am008_engine_off, am009_passenger,
+                        am010_redirect_only, am011_page_not_servable, am012_forwarded_for,
+                        am013_page_location, am014_macro, am015_no_docroot)
 }
 
 
-@dataclass
-class VHostContext:
-    """What a rule sees: one vhost and the file it stands in."""
-    cf: ConfigFile
-    vhost: VHost
-
-
-def run(ctx: VHostContext) -> Iterator[Finding]:
-    for rule in REGISTRY.values():
+def run(ctx: VHostContext, rules: dict[str, ModuleType] | None = None,
+        severity: dict[str, Severity] | None = None) -> Iterator[Finding]:
+    """Findings of ``rules`` (default: all) for one vhost; ``severity`` overrides a rule's own."""
+    severity = severity or {}
+    for code, rule in (REGISTRY if rules is None else rules).items():
+        if not ctx.active and not getattr(rule, "SEES_INACTIVE", False):
+            continue
         for line, message in rule.check(ctx):
-            yield Finding(ctx.cf.path, line, 1, rule.CODE, rule.SEVERITY, message)
+            yield Finding(ctx.cf.path, line, 1, code, severity.get(code, rule.SEVERITY), message)

@@ -8,17 +8,17 @@ Fails::
 
 Passes: the same vhost after ``apachemaint patch`` (a ``# BEGIN apachemaint`` block first).
 """
-from ..block import find_legacy, find_managed
 from ..findings import Severity
 from ..vhosts import redirect_only
 
 CODE = "AM001"
 SUMMARY = "vhost has no maintenance block"
 SEVERITY = Severity.ERROR
+FIXABLE = True  # `check --fix` runs patch on it
 
 
 def check(ctx):
     vh = ctx.vhost
-    if find_managed(ctx.cf, vh.section) or redirect_only(vh) or find_legacy(vh.section):
+    if ctx.managed or ctx.legacy or redirect_only(vh):
         return
     yield vh.line, f"{vh.tag} has no maintenance block (run: apachemaint patch {ctx.cf.path})"

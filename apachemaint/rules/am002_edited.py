@@ -7,7 +7,7 @@ Fails: a ``# BEGIN apachemaint v1 sha256:...`` block whose ``RewriteRule ^ - [R=
 was changed to ``[R=302,L]``.
 Passes: the block exactly as ``apachemaint patch`` wrote it (indentation may differ).
 """
-from ..block import State, find_managed, state_of
+from ..block import State
 from ..findings import Severity
 
 CODE = "AM002"
@@ -16,6 +16,6 @@ SEVERITY = Severity.ERROR
 
 
 def check(ctx):
-    for found in find_managed(ctx.cf, ctx.vhost.section):
-        if state_of(found) is State.EDITED:
+    for found in ctx.managed:
+        if ctx.state(found) is State.EDITED:
             yield found.line, "maintenance block was edited by hand (re-run apachemaint patch to restore it)"

@@ -11,16 +11,20 @@ Fails::
 
 Passes: the vhost after ``apachemaint patch``, which replaces the recipe with the managed block.
 """
-from ..block import find_legacy, find_managed
 from ..findings import Severity
 
 CODE = "AM004"
 SUMMARY = "classic Capistrano maintenance block (answers 200)"
 SEVERITY = Severity.ERROR
+FIXABLE = True  # `check --fix` runs patch on it
 
 
 def check(ctx):
-    legacy = find_legacy(ctx.vhost.section)
-    if legacy and not find_managed(ctx.cf, ctx.vhost.section):
-        yield legacy.line, ("classic Capistrano maintenance rules answer 200, not 503 "
-                            "(run apachemaint patch to replace them)")
+    if ctx.legacy and not ctx.managed:
+        if "503" in ctx.legacy.nodes[-1].raw_args or any("503" in n.raw_args for n in ctx.legacy.nodes
+                                                           if n.lname == "rewriterule"):
+            yield ctx.legacy.line, ("hand-written Capistrano-style maintenance rules (503 flavour): no "
+                                    "pass-through for the page, no Retry-After (run apachemaint patch to replace them)")
+        else:
+            yield ctx.legacy.line, ("classic Capistrano maintenance rules answer 200, not 503 "
+                                    "(run apachemaint patch to replace them)")

@@ -10,7 +10,6 @@ Reported::
 
 Not reported: any vhost that serves files or proxies.
 """
-from ..block import find_managed
 from ..findings import Severity
 from ..vhosts import redirect_only
 
@@ -20,5 +19,5 @@ SEVERITY = Severity.INFO
 
 
 def check(ctx):
-    if redirect_only(ctx.vhost) and not find_managed(ctx.cf, ctx.vhost.section):
+    if redirect_only(ctx.vhost) and not ctx.managed:
         yield ctx.vhost.line, f"{ctx.vhost.tag} only redirects; no maintenance block needed"

@@ -1,0 +1,88 @@
+"""What a rule sees: one vhost, the file it stands in, and what is known of its server.
+
+Rules run over thousands of vhosts, so whatever several rules need (the managed blocks, their
+state) is computed once per vhost here, and the template is rendered once per set of options.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+
+from .. import block
+from ..block import BlockOptions, Found, Legacy, State
+from ..conditions import holds
+from ..reader import ConfigFile, Directive, Section
+from ..vhosts import VHost
+
+
+@dataclass(eq=False)  # one shared, identity-compared instance per server
+class ServerContext:
+    """The server a vhost belongs to.  ``modules is None`` means no server is known (a lone
+    vhost file checked in CI): rules about modules, defines and disk then stay silent."""
+    modules: set[str] | None = None
+    defines: set[str] | None = None
+    variables: dict[str, str] = field(default_factory=dict)  # what ${NAME} expands to for httpd
+    defined: dict[str, str] = field(default_factory=dict)  # the part set by Define, not the environment
+    server_level: list[Directive] = field(default_factory=list)
+    directories: list[Section] = field(default_factory=list)
+    inactive: set[int] = field(default_factory=set)
+    on_host: bool = False  # the config's paths are this machine's paths
+
+    @property
+    def known(self) -> bool:
+        return self.modules is not None
+
+    def holds(self, section: Section) -> bool:
+        if id(section) in self.inactive:
+            return False
+        return holds(section, self.modules, self.defines)
+
+    @classmethod
+    def from_server(cls, srv) -> ServerContext:
+        return cls(srv.modules, srv.defines, srv.variables, srv.defined, srv.server_level,
+                   srv.directories, srv.inactive, on_host=True)
+
+
+UNKNOWN = ServerContext()
+
+
+@lru_cache(maxsize=256)
+def _expected_digest(options: BlockOptions) -> str:
+    return block.digest(block.body_lines(options))
+
+
+@dataclass
+class VHostContext:
+    cf: ConfigFile
+    vhost: VHost
+    server: ServerContext = UNKNOWN
+    enclosing: list[Section] = field(default_factory=list)  # sections around the vhost, outermost first
+
+    @cached_property
+    def managed(self) -> list[Found]:
+        return block.find_managed(self.cf, self.vhost.section)
+
+    @cached_property
+    def legacy(self) -> Legacy | None:
+        return block.find_legacy(self.vhost.section)
+
+    def state(self, found: Found) -> State:
+        if found.edited:
+            return State.EDITED
+        if found.marker.format != block.FORMAT or _expected_digest(found.marker.options) != found.marker.digest:
+            return State.OUTDATED
+        return State.CURRENT
+
+    @cached_property
+    def maintenance_start(self) -> int | None:
+        """Offset where the vhost's maintenance rules begin: the managed block, else the legacy recipe."""
+        if self.managed:
+            return self.managed[0].start
+        return self.legacy.nodes[0].start if self.legacy else None
+
+    @cached_property
+    def active(self) -> bool:
+        """Whether httpd reads this vhost at all (every enclosing conditional holds)."""
+        if not self.server.known:
+            return True
+        return all(self.server.holds(s) for s in self.enclosing)

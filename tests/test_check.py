@@ -1,0 +1,404 @@
+"""`apachemaint check` as CI and pre-commit run it: exit codes, formats, suppression,
+settings, whole-server reading, --fix, and its cost on a large tree."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import pytest
+from corpus import FIXTURES, ROOT
+
+from apachemaint import block, check, server
+from apachemaint.block import BlockOptions
+from apachemaint.findings import Finding, Severity, github, text
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def apachemaint(*args, cwd: Path | None = None, env: dict | None = None, state: Path | None = None) -> Result:
+    """The command line, in-process (a child per call would dominate this file's runtime)."""
+    from typer.testing import CliRunner
+
+    from apachemaint.cli import app
+
+    env = {"GITHUB_ACTIONS": None, **(env or {})}  # these tests may themselves run under Actions
+    if state is not None:
+        env["APACHEMAINT_STATE_DIR"] = str(state)
+    old = os.getcwd()
+    os.chdir(cwd or old)
+    try:
+        r = CliRunner().invoke(app, [str(a) for a in args], env=env)
+    finally:
+        os.chdir(old)
+    if r.exception and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return Result(r.exit_code, r.stdout, r.stderr)
+
+BLOCK = block.render(BlockOptions(), indent="    ")
+PROXY = "<VirtualHost *:80>\n    ServerName a\n    DocumentRoot /srv/a\n    ProxyPass / http://127.0.0.1:3000/\n</VirtualHost>\n"
+PATCHED = PROXY.replace("<VirtualHost *:80>\n", "<VirtualHost *:80>\n" + BLOCK)
+
+
+def write(path: Path, content: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    return path
+
+
+# --- exit codes and the text format ---------------------------------------------------------
+
+def test_exit_codes_follow_the_failing_severity(tmp_path):
+    clean = write(tmp_path / "clean.conf", PATCHED)
+    assert apachemaint("check", clean, cwd=tmp_path).returncode == 0
+    macro = write(tmp_path / "m.conf", f"<Macro M $x>\n{PATCHED}</Macro>\n")
+    result = apachemaint("check", macro, cwd=tmp_path)
+    assert result.returncode == 1 and f"{macro}:2:1: AM014 [warning]" in result.stdout
+    assert apachemaint("check", "--fail-on", "error", macro, cwd=tmp_path).returncode == 0
+    info = write(tmp_path / "r.conf", "<VirtualHost *:80>\nRedirect / https://a/\n</VirtualHost>\n")
+    assert apachemaint("check", info, cwd=tmp_path).returncode == 0
+    assert apachemaint("check", "--fail-on", "info", info, cwd=tmp_path).returncode == 1
+    assert apachemaint("check", "--fail-on", "loud", info, cwd=tmp_path).returncode == 2
+    assert apachemaint("check", "--ignore", "AM999", info, cwd=tmp_path).returncode == 2
+
+
+def test_unreadable_files_exit_2_and_the_rest_is_still_checked(tmp_path):
+    bad = write(tmp_path / "bad.conf", "<VirtualHost *:80>\n</Directory>\n")
+    good = write(tmp_path / "good.conf", PROXY)
+    result = apachemaint("check", bad, tmp_path / "gone.conf", good, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{bad}:2:1: AM000 [error] Expected </VirtualHost> but saw </Directory>" in result.stdout
+    assert f"{tmp_path / 'gone.conf'}:1:1: AM000" in result.stdout
+    assert f"{good}:1:1: AM001" in result.stdout
+
+
+def test_colour_only_on_a_tty_and_never_with_no_color(tmp_path):
+    conf = write(tmp_path / "a.conf", PROXY)
+    assert "\033[" not in apachemaint("check", conf, cwd=tmp_path).stdout
+
+    def on_tty(env: dict) -> str:
+        master, slave = pty.openpty()
+        proc = subprocess.run([sys.executable, "-m", "apachemaint", "check", str(conf)], check=False, stdout=slave,
+                              stderr=subprocess.DEVNULL, env={**os.environ, **env}, cwd=tmp_path, timeout=60)
+        os.close(slave)
+        out = os.read(master, 65536).decode()
+        os.close(master)
+        assert proc.returncode == 1
+        return out
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    assert "\033[31mAM001" in on_tty({**env, "NO_COLOR": ""})
+    assert "\033[" not in on_tty({"NO_COLOR": "1"})
+
+
+# --- formats ------------------------------------------------------------------------------
+
+F = [Finding("a b/x.conf", 3, 1, "AM005", Severity.ERROR, "50% done, a:b\nnext"),
+     Finding("x.conf", 1, 1, "AM010", Severity.INFO, "only redirects")]
+
+
+def test_text_format():
+    assert text(F[1:]) == "x.conf:1:1: AM010 [info] only redirects\n"
+
+
+def test_github_annotations_escape_what_workflow_commands_need():
+    out = github(F).splitlines()
+    assert out[0] == "::error file=a b/x.conf,line=3,col=1,title=AM005::AM005 50%25 done, a:b%0Anext"
+    assert out[1].startswith("::notice file=x.conf,line=1,col=1,title=AM010::")
+
+
+def test_github_format_is_chosen_under_github_actions(tmp_path):
+    conf = write(tmp_path / "a.conf", PROXY)
+    out = apachemaint("check", conf, cwd=tmp_path, env={"GITHUB_ACTIONS": "true"}).stdout
+    assert out.startswith(f"::error file={conf},line=1,col=1,title=AM001::")
+    out = apachemaint("check", "--format", "text", conf, cwd=tmp_path, env={"GITHUB_ACTIONS": "true"}).stdout
+    assert out.startswith(f"{conf}:1:1: AM001")
+
+
+def test_json_format(tmp_path):
+    conf = write(tmp_path / "a.conf", PROXY)
+    data = json.loads(apachemaint("check", "--format", "json", conf, cwd=tmp_path).stdout)
+    assert data == [{"file": str(conf), "line": 1, "column": 1, "code": "AM001", "severity": "error",
+                     "message": data[0]["message"]}]
+
+
+# The parts of the SARIF 2.1.0 schema (sarif-schema-2.1.0.json, OASIS) that this output uses,
+# written out here: the schema itself cannot be fetched at test time, and is not vendored.
+SARIF_SUBSET = {
+    "type": "object", "required": ["version", "runs"],
+    "properties": {
+        "$schema": {"type": "string", "format": "uri"},
+        "version": {"const": "2.1.0"},
+        "runs": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["tool"],
+            "properties": {
+                "tool": {"type": "object", "required": ["driver"], "properties": {"driver": {
+                    "type": "object", "required": ["name"],
+                    "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                                   "rules": {"type": "array", "uniqueItems": True, "items": {
+                                       "type": "object", "required": ["id"],
+                                       "properties": {
+                                           "id": {"type": "string"},
+                                           "shortDescription": {"$ref": "#/$defs/message"},
+                                           "fullDescription": {"$ref": "#/$defs/message"},
+                                           "defaultConfiguration": {"type": "object", "properties": {
+                                               "level": {"$ref": "#/$defs/level"}}}}}}}}}},
+                "columnKind": {"enum": ["utf16CodeUnits", "unicodeCodePoints"]},
+                "results": {"type": "array", "items": {
+                    "type": "object", "required": ["message"],
+                    "properties": {
+                        "ruleId": {"type": "string"}, "ruleIndex": {"type": "integer", "minimum": -1},
+                        "level": {"$ref": "#/$defs/level"},
+                        "message": {"$ref": "#/$defs/message"},
+                        "locations": {"type": "array", "items": {"type": "object", "properties": {
+                            "physicalLocation": {"type": "object", "properties": {
+                                "artifactLocation": {"type": "object", "properties": {
+                                    "uri": {"type": "string", "format": "uri-reference"}}},
+                                "region": {"type": "object", "properties": {
+                                    "startLine": {"type": "integer", "minimum": 1},
+                                    "startColumn": {"type": "integer", "minimum": 1}}}}}}}}}}}}}}},
+    "$defs": {"message": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}},
+              "level": {"enum": ["none", "note", "warning", "error"]}},
+}
+
+
+def test_sarif_is_valid_and_rule_ids_are_stable(tmp_path):
+    conf = write(tmp_path / "a.conf", PROXY)
+    log = json.loads(apachemaint("check", "--format", "sarif", conf.name, cwd=tmp_path).stdout)
+    jsonschema.validate(log, SARIF_SUBSET)
+    run = log["runs"][0]
+    ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert ids == sorted(ids) and {"AM000", "AM001", "AM005", "AM015"} <= set(ids)
+    [result] = run["results"]
+    assert result["ruleId"] == "AM001" and ids[result["ruleIndex"]] == "AM001"
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "a.conf"
+
+
+# --- suppression and settings ---------------------------------------------------------------
+
+def test_inline_suppression_covers_the_next_line_or_the_whole_vhost(tmp_path):
+    conf = write(tmp_path / "a.conf", "# apachemaint: disable=AM001\n" + PROXY + PROXY
+                 + "# apachemaint: disable=all\n" + f"<Macro M>\n{PROXY}</Macro>\n")
+    result = apachemaint("check", conf, cwd=tmp_path)
+    assert [ln.split(": ")[1].split()[0] for ln in result.stdout.splitlines()] == ["AM001"]
+    assert f"{conf}:7:1: AM001" in result.stdout  # the second vhost only
+    line = write(tmp_path / "b.conf", PATCHED.replace(
+        "    ProxyPass", "    # apachemaint: disable=AM005\n    RewriteRule ^/x http://b/ [P]\n    ProxyPass"))
+    moved = line.read_text().replace("    # apachemaint: disable=AM005\n    RewriteRule ^/x http://b/ [P]\n", "")
+    moved = moved.replace("<VirtualHost *:80>\n", "<VirtualHost *:80>\n    # apachemaint: disable=AM005\n"
+                          "    RewriteRule ^/x http://b/ [P]\n")
+    line.write_text(moved)
+    assert apachemaint("check", line, cwd=tmp_path).returncode == 0
+    line.write_text(moved.replace("    # apachemaint: disable=AM005\n", ""))
+    assert "AM005" in apachemaint("check", line, cwd=tmp_path).stdout
+
+
+def test_settings_file_and_cli_precedence(tmp_path):
+    project = tmp_path / "proj"
+    conf = write(project / "sites" / "m.conf", f"<Macro M $x>\n{PATCHED}</Macro>\n")
+    write(project / "pyproject.toml", "[project]\nname='x'\n\n[tool.apachemaint]\nignore = ['AM014']\n")
+    assert apachemaint("check", conf, cwd=project / "sites").returncode == 0  # found in a parent folder
+    assert apachemaint("check", "--ignore", "AM001", conf, cwd=project).returncode == 1  # CLI wins
+    # .apachemaint.toml wins over pyproject.toml in the same folder.
+    write(project / ".apachemaint.toml", 'fail-on = "error"\nformat = "json"\n[severity]\nAM014 = "error"\n')
+    result = apachemaint("check", conf, cwd=project)
+    assert result.returncode == 1 and json.loads(result.stdout)[0]["severity"] == "error"
+    write(project / ".apachemaint.toml", 'fail-on = "loud"\n')
+    result = apachemaint("check", conf, cwd=project)
+    assert result.returncode == 2 and "unknown severity" in result.stderr and ".apachemaint.toml" in result.stderr
+    write(project / ".apachemaint.toml", 'ignores = ["AM014"]\n')
+    assert "unknown setting(s) ignores" in apachemaint("check", conf, cwd=project).stderr
+
+
+# --- whole servers ------------------------------------------------------------------------
+
+def debian(tmp_path: Path, variant: str = "etc-apache2") -> Path:
+    tree = tmp_path / variant
+    shutil.copytree(FIXTURES / "debian" / variant, tree, symlinks=True)
+    return tree
+
+
+def test_server_check_follows_includes_and_reads_modules(tmp_path):
+    tree = debian(tmp_path, "etc-apache2-no-rewrite")
+    site = tree / "sites-available" / "shop.example.com.conf"
+    site.write_text(site.read_text().replace("<VirtualHost *:80>\n", "<VirtualHost *:80>\n" + BLOCK, 1))
+    result = apachemaint("check", "--config", tree / "apache2.conf", cwd=tmp_path)
+    assert result.returncode == 1
+    shop = tree / "sites-enabled" / "shop.example.com.conf"
+    assert f"{shop}:4:1: AM006 [error] mod_rewrite is not loaded" in result.stdout
+    assert f"{shop}:4:1: AM006 [error] mod_headers is not loaded" in result.stdout
+    assert "blog.example.com" not in result.stdout  # not enabled, not included
+    assert f"{tree / 'sites-enabled' / '000-default.conf'}:1:1: AM001" in result.stdout
+    # Files named with --config get that server's modules when it includes them (through a
+    # sites-enabled link too), and none when it does not (a disabled site).
+    blog = tree / "sites-available" / "blog.example.com.conf"
+    blog.write_text(blog.read_text().replace("<VirtualHost *:80>\n", "<VirtualHost *:80>\n" + BLOCK, 1))
+    alone = apachemaint("check", "--config", tree / "apache2.conf", site, blog, cwd=tmp_path)
+    assert f"{site}:4:1: AM006" in alone.stdout and f"{blog}:" not in alone.stdout
+
+
+def test_missing_include_is_reported_like_apache(tmp_path):
+    tree = debian(tmp_path)
+    ports = tree / "ports.conf"
+    ports.write_text(ports.read_text() + "IncludeOptional nothing/*.conf\nInclude nope.conf\nInclude empty/*.conf\n")
+    (tree / "empty").mkdir()
+    n = ports.read_text().count("\n")
+    result = apachemaint("check", "--config", tree / "apache2.conf", cwd=tmp_path)
+    assert result.returncode == 2
+    assert (f"{ports}:{n - 1}:1: AM000 [error] Could not open configuration file {tree / 'nope.conf'}: "
+            "No such file or directory") in result.stdout
+    assert (f"{ports}:{n}:1: AM000 [error] Include/IncludeOptional: No matches for the wildcard '*.conf' "
+            f"in '{tree / 'empty'}', failing") in result.stdout
+    assert "nothing" not in result.stdout
+    assert "000-default.conf:1:1: AM001" in result.stdout  # everything else still checked
+
+
+def test_conditionals_follow_the_loaded_modules_and_defines(tmp_path):
+    main = write(tmp_path / "httpd.conf", f"""ServerRoot {tmp_path}
+LoadModule headers_module modules/mod_headers.so
+Define PROD
+<IfModule mod_rewrite.c>
+    Include never.conf
+</IfModule>
+<IfDefine !PROD>
+    Include never.conf
+</IfDefine>
+<IfDefine PROD>
+    IncludeOptional sites/*.conf
+</IfDefine>
+""")
+    (tmp_path / "www").mkdir()
+    write(tmp_path / "sites" / "a.conf", PATCHED.replace("/srv/a", str(tmp_path / "www")))
+    srv = server.load(main)
+    assert {"headers", "core"} <= srv.modules and "rewrite" not in srv.modules
+    assert not srv.errors and len(srv.configs) == 2
+    codes = [f.code for f in check.check_server(main)]
+    assert codes == ["AM006"]
+
+
+def test_no_argument_checks_the_installed_layout(tmp_path, monkeypatch):
+    tree = debian(tmp_path)
+    layout = server.Layout("test", tree / "apache2.conf", tree, envvars="envvars",
+                           builtin_modules=server.DEBIAN_BUILTIN)
+    monkeypatch.setattr(server, "LAYOUTS", (layout,))
+    found = check.check_server()
+    assert {Path(f.file).name for f in found} == {"000-default.conf", "shop.example.com.conf"}
+    monkeypatch.setattr(server, "LAYOUTS", ())
+    with pytest.raises(Exception, match="no server config found"):
+        check.check_server()
+
+
+@pytest.mark.apache
+def test_use_apachectl_agrees_with_reading_the_includes(tmp_path):
+    tree = debian(tmp_path, "etc-apache2-no-rewrite")
+    ours = server.load(tree / "apache2.conf", server.LAYOUTS[0])
+    asked = server.load(tree / "apache2.conf", server.LAYOUTS[0], use_apachectl=True)
+    assert asked.modules == ours.modules
+    assert set(asked.configs) == {str(Path(p)) for p in ours.configs}
+    assert check.check_server(tree / "apache2.conf", use_apachectl=True) == check.check_server(tree / "apache2.conf")
+
+
+def test_parse_dump():
+    out = ("Included configuration files:\n  (*) /etc/apache2/apache2.conf\n    (48) /etc/apache2/m.load\n"
+           "Define: DUMP_RUN_CFG\nDefine: PROD\nLoaded Modules:\n core_module (static)\n http_module (static)\n"
+           " rewrite_module (shared)\n")
+    files, mods, defines = server.parse_dump(out)
+    assert files == [Path("/etc/apache2/apache2.conf"), Path("/etc/apache2/m.load")]
+    assert mods == {"core", "http", "http_core", "rewrite"} and defines == {"PROD"}
+
+
+# --- --fix --------------------------------------------------------------------------------
+
+def test_fix_patches_safe_findings_only(tmp_path):
+    missing = write(tmp_path / "missing.conf", PROXY)
+    legacy = tmp_path / "legacy.conf"
+    shutil.copy(FIXTURES / "rules" / "AM004.vhost", legacy)
+    edited = tmp_path / "edited.conf"
+    shutil.copy(FIXTURES / "rules" / "AM002.vhost", edited)
+    quiet = write(tmp_path / "quiet.conf", "# apachemaint: disable=AM001\n" + PROXY + PROXY)
+    before = {p: p.read_bytes() for p in (edited, quiet)}
+    result = apachemaint("check", "--fix", "--no-configtest", missing, legacy, edited, quiet,
+                         state=tmp_path / "state", cwd=tmp_path)
+    assert f"{missing}: fixed with apachemaint patch" in result.stderr
+    assert f"{legacy}: fixed with apachemaint patch" in result.stderr
+    assert f"{quiet}: not fixed" in result.stderr
+    assert "# BEGIN apachemaint" in missing.read_text() and "RewriteRule ^.*$" not in legacy.read_text()
+    assert {p: p.read_bytes() for p in (edited, quiet)} == before
+    codes = {ln.split(": ")[1].split()[0] for ln in result.stdout.splitlines()}
+    assert codes == {"AM002", "AM001"} and result.returncode == 1
+
+
+# --- rules, pre-commit, progress ----------------------------------------------------------
+
+def test_rules_lists_every_code_and_documents_one():
+    out = apachemaint("rules").stdout
+    for code in ["AM000"] + list(check.REGISTRY):
+        assert f"\n{code}  " in "\n" + out
+    doc = apachemaint("rules", "am005").stdout
+    assert doc.startswith("AM005 [error]") and "Fails::" in doc and "Passes" in doc
+    assert apachemaint("rules", "AM999").returncode == 2
+
+
+def test_pre_commit_hook_runs_check():
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hooks[0]["id"] == "apachemaint-check" and hooks[0]["entry"] == "apachemaint check"
+
+
+def test_no_progress_when_stderr_is_not_a_tty(tmp_path):
+    files = [write(tmp_path / f"s{i}.conf", PATCHED) for i in range(50)]
+    assert apachemaint("check", *files, cwd=tmp_path).stderr == ""
+
+
+# --- scale --------------------------------------------------------------------------------
+
+def make_tree(root: Path, n: int) -> Path:
+    sites = root / "sites"
+    sites.mkdir(parents=True)
+    (root / "www").mkdir()
+    site = PATCHED.replace("/srv/a", str(root / "www"))
+    for i in range(n):
+        (sites / f"site{i:05}.conf").write_text(site.replace("ServerName a", f"ServerName s{i}.example.com"))
+    return write(root / "httpd.conf", f"ServerRoot {root}\nLoadModule rewrite_module m.so\n"
+                 "LoadModule headers_module m.so\nIncludeOptional sites/*.conf\n")
+
+
+@pytest.mark.slow
+def test_a_large_tree_is_checked_in_linear_time(tmp_path):
+    """Four times the files may cost about four times as long, not sixteen (the absolute
+    speed against apache2 -t is measured by `make bench`, on a quiet machine)."""
+    small, large = make_tree(tmp_path / "small", 200), make_tree(tmp_path / "large", 800)
+    check.check_server(small)  # warm imports and the template cache
+    times = []
+    for conf in (small, large):
+        t0 = time.process_time()  # CPU time: other processes on the machine do not count
+        assert check.check_server(conf) == []
+        times.append(time.process_time() - t0)
+    assert times[1] < 4 * times[0] * 2, f"not linear: 200 in {times[0]:.2f} s, 800 in {times[1]:.2f} s"
+
+
+def test_progress_line_after_half_a_second_and_cleared_at_the_end(capsys):
+    """The CLI makes one only when stderr is a TTY (test_no_progress_when_stderr_is_not_a_tty)."""
+    from apachemaint.cli import _Progress
+
+    p = _Progress()
+    p(1, 10)
+    assert capsys.readouterr().err == ""  # a short run shows nothing
+    p._start -= 1
+    p._last -= 1
+    p(2, 10)
+    p.done()
+    assert capsys.readouterr().err == "\rchecking 2/10 files\r\033[K"
