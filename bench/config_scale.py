@@ -1,0 +1,98 @@
+"""Config scale: `apachemaint check --config MAIN` and `apachemaint patch` over N generated
+vhost files, next to `apache2 -t -f MAIN` on the same tree, whole processes, interleaved.
+
+`patch` is timed twice: with `--config MAIN` (what a user runs: it runs Apache's config test
+before and after writing, so it contains two `apache2 -t` runs, the second on the larger
+patched tree) and with `--no-configtest` (apachemaint's own share).  Every patch run starts
+from a fresh copy of the unpatched files (the copy is not timed)."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from apachemaint.httpd import find_binary
+
+from . import measure, tree
+
+COMMANDS = ("apache2 -t", "check --config", "patch --config", "patch --no-configtest")
+
+
+def bench(count: int, rounds: int, workdir: Path) -> list[list[object]]:
+    root = workdir / f"tree-{count}"
+    main = tree.build(root, count)
+    sites, pristine = root / "sites", root / "sites.orig"
+    shutil.copytree(sites, pristine)
+    state = root / "state"
+    env = {**os.environ, "APACHEMAINT_STATE_DIR": str(state), "NO_COLOR": "1"}
+    apache2 = find_binary()
+    am = [sys.executable, "-m", "apachemaint"]
+    # Relative names, run from sites/: 100k absolute paths would not fit in ARG_MAX.
+    names = sorted(p.name for p in sites.iterdir())
+    dirty = False
+
+    def fresh(name: str) -> None:
+        nonlocal dirty
+        if dirty:
+            shutil.rmtree(sites)
+            shutil.copytree(pristine, sites)
+            dirty = False
+        shutil.rmtree(state, ignore_errors=True)
+        if name.startswith("patch"):
+            dirty = True
+
+    def in_sites(cmd: list[str]):
+        return lambda: _run_in(cmd, sites, env)
+
+    contenders = {
+        "apache2 -t": lambda: measure.run([apache2, "-t", "-f", str(main)], env=env),
+        "check --config": lambda: measure.run(am + ["check", "--config", str(main)], env=env),
+        "patch --config": in_sites(am + ["patch", "--config", str(main), *names]),
+        "patch --no-configtest": in_sites(am + ["patch", "--no-configtest", *names]),
+    }
+    runs = measure.interleaved(contenders, rounds, prepare=fresh)
+    fresh("")
+    _sanity(runs, count)
+    base = measure.median([r.wall for r in runs["apache2 -t"]])
+    base_rss = measure.median([r.rss_mib for r in runs["apache2 -t"]])
+    rows = []
+    for name in COMMANDS:
+        rs = runs[name]
+        wall = measure.median([r.wall for r in rs])
+        rss = measure.median([r.rss_mib for r in rs])
+        rows.append([count, name, wall, measure.median([r.cpu for r in rs]), rss,
+                     f"{wall / base:.2f}x", f"{rss / base_rss:.2f}x", f"±{measure.spread([r.wall for r in rs]):.0%}"])
+    shutil.rmtree(root)
+    return rows
+
+
+def _run_in(cmd: list[str], cwd: Path, env: dict) -> measure.Run:
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return measure.run(cmd, env=env)
+    finally:
+        os.chdir(here)
+
+
+def _sanity(runs: dict[str, list[measure.Run]], count: int) -> None:
+    # check exits 1 (every vhost lacks the block); the others 0.  Anything else is a broken bench.
+    expected = {"apache2 -t": {0}, "check --config": {0, 1}, "patch --config": {0}, "patch --no-configtest": {0}}
+    for name, rs in runs.items():
+        codes = {r.code for r in rs}
+        if not codes <= expected[name]:
+            raise SystemExit(f"bench: {name} at {count} vhosts exited {sorted(codes)}")
+
+
+HEADERS = ("vhosts", "command", "wall s", "cpu s", "peak MiB", "wall/apache2 -t", "mem/apache2 -t", "noise")
+
+
+def main(sizes: list[int], rounds: int) -> str:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="apachemaint-bench-") as tmp:
+        for n in sizes:
+            print(f"  config scale: {n} vhosts x {rounds} rounds ...", file=sys.stderr, flush=True)
+            rows += bench(n, rounds, Path(tmp))
+    return measure.table(HEADERS, rows)

@@ -1,0 +1,187 @@
+"""Request cost of the managed block: wrk against real Apaches on 127.0.0.1.
+
+One Apache per variant, all started up front with the same modules and MPM settings, each
+with its own DocumentRoot; then rounds of bounded wrk runs, one per variant per round, in
+a rotated order, same threads and connections.  Requests/s are reported as medians and as
+ratios to the unpatched vhost measured in the same rounds.
+
+Variants for the small static file (fixtures/served/static.conf):
+  plain            the vhost as the user wrote it (the baseline)
+  block, off       the current managed block, no flag: the cost every production request pays
+  block, on        maintenance on (`down`): every request a 503 with the page
+and, with ``explain``, the block taken apart, to see where the cost goes:
+  engine only      just `RewriteEngine On`
+  rewrite part     the block without its <If>
+  <If> part        the block's <If> alone
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from apachemaint import block, maintenance
+from apachemaint.httpd import LoopbackApache
+
+from . import measure
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVED = ROOT / "fixtures" / "served"
+SMALL = b"<!doctype html><title>ok</title><p>a small static file</p>\n"
+
+
+def _with_block(conf_text: str, body: str) -> str:
+    """``conf_text`` with ``body`` right after its <VirtualHost ...> line, indented."""
+    lines = conf_text.splitlines(keepends=True)
+    at = next(i for i, ln in enumerate(lines) if ln.lstrip().lower().startswith("<virtualhost"))
+    inserted = "".join(f"    {ln}\n" for ln in body.splitlines())
+    return "".join(lines[:at + 1]) + inserted + "".join(lines[at + 1:])
+
+
+def _parts() -> dict[str, str]:
+    full = block.render(block.BlockOptions())
+    lines = full.splitlines()
+    body = lines[1:-1]
+    at_if = next(i for i, ln in enumerate(body) if ln.startswith("<If"))
+    return {
+        "block": full,
+        "engine only": "RewriteEngine On\n",
+        "rewrite part": "\n".join(body[:at_if]) + "\n",
+        "<If> part": "\n".join(body[at_if:]) + "\n",
+    }
+
+
+class Variant:
+    def __init__(self, name: str, work: Path, fixture: str, body: str | None, on: bool, defines: dict):
+        self.name = name
+        top = work / re.sub(r"\W+", "-", name).strip("-")
+        self.docroot = top / "www"
+        (self.docroot / "assets").mkdir(parents=True)
+        (self.docroot / "index.html").write_bytes(SMALL)
+        text = (SERVED / fixture).read_text()
+        conf = top / "site.conf"
+        conf.write_text(_with_block(text, body) if body else text)
+        for p in [top, self.docroot, *self.docroot.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        self.apache = LoopbackApache(top / "apache", [conf], defines={**defines, "DOCROOT": str(self.docroot)})
+        self.on = on
+
+    def start(self) -> None:
+        self.apache.start()
+        if self.on:
+            maintenance.down(maintenance.from_docroot(self.docroot), reason="bench")
+
+    def stop(self) -> None:
+        if self.on:
+            maintenance.up(maintenance.from_docroot(self.docroot), grace=0)
+        self.apache.stop()
+
+
+def apache_cpu(apache: LoopbackApache) -> float:
+    """CPU seconds used so far by the Apache process group (parent and worker processes).
+    Less sensitive than requests/s to other load on a shared machine."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == apache.pid:  # field 5 of stat: the process group
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+
+
+def wrk(url: str, host: str, seconds: float, connections: int, threads: int) -> tuple[float, int]:
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-H", f"Host: {host}", url],
+                         capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    m = _NON2XX.search(out)
+    return float(_RPS.search(out).group(1)), int(m.group(1)) if m else 0
+
+
+def bench(fixture: str, host: str, path: str, variants: list[tuple[str, str | None, bool]], *,
+          rounds: int, seconds: float, connections: int, threads: int, defines: dict) -> list[list[object]]:
+    with tempfile.TemporaryDirectory(prefix="apachemaint-wrk-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o755)  # Apache's workers run as www-data
+        vs = [Variant(n, work, fixture, body, on, defines) for n, body, on in variants]
+        try:
+            for v in vs:
+                v.start()
+            for v in vs:  # warm up: first requests open files, fill caches
+                wrk(v.apache.url(path), host, 1, connections, threads)
+            rps: dict[str, list[float]] = {v.name: [] for v in vs}
+            cpu_us: dict[str, list[float]] = {v.name: [] for v in vs}
+            non2xx: dict[str, int] = {v.name: 0 for v in vs}
+            for r in range(rounds):
+                order = vs[r % len(vs):] + vs[:r % len(vs)]
+                for v in order:
+                    before = apache_cpu(v.apache)
+                    value, bad = wrk(v.apache.url(path), host, seconds, connections, threads)
+                    used = apache_cpu(v.apache) - before
+                    rps[v.name].append(value)
+                    cpu_us[v.name].append(used / (value * seconds) * 1e6)
+                    non2xx[v.name] += bad
+                    time.sleep(0.2)
+        finally:
+            for v in vs:
+                v.stop()
+    base = measure.median(rps[vs[0].name])
+    base_cpu = measure.median(cpu_us[vs[0].name])
+    rows = []
+    for v in vs:
+        med = measure.median(rps[v.name])
+        cpu = measure.median(cpu_us[v.name])
+        rows.append([f"{fixture} {path}", v.name, f"{med:,.0f}", f"{med / base:.3f}x",
+                     f"{1 - med / base:+.1%}" if v is not vs[0] else "-",
+                     f"±{measure.spread(rps[v.name]):.1%}", f"{cpu:.0f}", f"{cpu / base_cpu:.3f}x",
+                     "yes" if non2xx[v.name] else "no"])
+    return rows
+
+
+HEADERS = ("vhost, path", "variant", "req/s", "req/s ratio", "cost", "noise", "Apache CPU us/req",
+           "CPU ratio", "non-2xx")
+
+
+def main(rounds: int, seconds: float, explain: bool, connections: int = 16, threads: int = 1) -> str:
+    if shutil.which("wrk") is None:
+        return "request cost: skipped (wrk not installed: apt-get install wrk)"
+    parts = _parts()
+    static = [("plain", None, False), ("block, off", parts["block"], False), ("block, on", parts["block"], True)]
+    if explain:
+        static += [(name, parts[name], False) for name in ("engine only", "rewrite part", "<If> part")]
+    kw = {"rounds": rounds, "seconds": seconds, "connections": connections, "threads": threads}
+    print(f"  request cost: static file, {len(static)} variants x {rounds} rounds x {seconds:g} s ...",
+          file=sys.stderr, flush=True)
+    rows = bench("static.conf", "static.test", "/index.html", static, defines={}, **kw)
+    print(f"  request cost: proxy vhost, 3 variants x {rounds} rounds x {seconds:g} s ...", file=sys.stderr, flush=True)
+    rows += _proxy(parts, **kw)
+    return measure.table(HEADERS, rows)
+
+
+def _proxy(parts: dict[str, str], **kw) -> list[list[object]]:
+    import logging
+
+    from pytest_httpserver import HTTPServer
+    from werkzeug import Response
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    backend = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    backend.expect_request(re.compile(".*")).respond_with_handler(
+        lambda request: Response(f"backend:{request.path}", content_type="text/plain"))
+    backend.start()
+    try:
+        variants = [("plain", None, False), ("block, off", parts["block"], False), ("block, on", parts["block"], True)]
+        return bench("proxy.conf", "proxy.test", "/orders/42", variants,
+                     defines={"BACKEND_PORT": str(backend.port)}, **kw)
+    finally:
+        backend.clear()
+        backend.stop()
