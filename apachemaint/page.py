@@ -3,6 +3,9 @@
 ``until`` is understood as an ISO 8601 time, a clock time ("12:00 UTC", the next one to
 come), or a duration ("30m", "2h", "1h30m"); anything else is free text shown as given.
 From a time comes the Retry-After the clients get.
+
+The page's words live in ``templates/page/strings/<lang>.json``, one file per language
+with the same keys as ``en.json``; ``--lang`` picks one, or names a file of your own.
 """
 from __future__ import annotations
 
@@ -18,6 +21,11 @@ from .errors import ApacheMaintError, InvalidOption
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?:\s*(?:UTC|Z))?$", re.I)
+_LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+DEFAULT_LANG = "en"
+# Without JavaScript, --refresh falls back to a meta refresh: never sooner than a minute
+# (a page that stays down must not hammer the server), never later than five.
+NOSCRIPT_REFRESH = (60, 300)
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,11 @@ def parse_until(text: str | None, now: datetime) -> Until | None:
     return Until(_show(at), at)
 
 
+def _iso(at: datetime) -> str:
+    # Whole seconds: JavaScript's Date.parse is only required to read milliseconds.
+    return at.isoformat(timespec="seconds")
+
+
 def _show(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -72,8 +85,10 @@ def _environment():
                               keep_trailing_newline=True)
 
 
-def render_html(reason: str, until: Until | None, since: datetime, template: Path | None = None) -> bytes:
+def render_html(reason: str, until: Until | None, since: datetime, template: Path | None = None,
+                *, lang: str = DEFAULT_LANG, refresh: bool = False) -> bytes:
     env = _environment()
+    words = strings(lang)
     try:
         if template is None:
             source = (resources.files("apachemaint.templates") / "page" / "maintenance.html.j2").read_text()
@@ -81,8 +96,10 @@ def render_html(reason: str, until: Until | None, since: datetime, template: Pat
             source = Path(template).read_text()
         tpl = env.from_string(source)
         html = tpl.render(reason=reason, until_text=until.text if until else "",
-                          until_iso=until.at.isoformat() if until and until.at else "",
-                          since_iso=since.isoformat())
+                          until_iso=_iso(until.at) if until and until.at else "",
+                          since_iso=since.isoformat(), lang=words.lang, dir=words.dir,
+                          t=words.say, script_strings=words.for_script(), refresh=refresh,
+                          noscript_refresh=_noscript_refresh(until, since))
     except OSError as exc:
         raise ApacheMaintError(f"cannot read template: {exc.strerror}", template) from None
     except Exception as exc:  # noqa: BLE001 - any template error is the user's template's
@@ -95,8 +112,82 @@ def render_html(reason: str, until: Until | None, since: datetime, template: Pat
     return html.encode("utf-8")
 
 
-def render_json(reason: str, until: Until | None, retry_after: int) -> bytes:
+def _noscript_refresh(until: Until | None, since: datetime) -> int:
+    low, high = NOSCRIPT_REFRESH
+    left = until.retry_after(since) if until else None
+    return min(max(left or high, low), high)
+
+
+def render_json(reason: str, until: Until | None, retry_after: int, *, since: datetime | None = None) -> bytes:
+    """The same facts as the page, for API clients: ``until`` is ISO 8601 or null (a free-text
+    --until is only in ``until_text``)."""
     doc = {"status": 503, "maintenance": True, "reason": reason or None,
-           "until": until.at.isoformat() if until and until.at else (until.text if until else None),
-           "retry_after": retry_after}
+           "until": _iso(until.at) if until and until.at else None,
+           "until_text": until.text if until else None,
+           "retry_after": retry_after,
+           "since": since.isoformat(timespec="seconds") if since else None}
     return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class Strings:
+    """One language's words for the page."""
+    lang: str
+    words: dict
+
+    @property
+    def dir(self) -> str:
+        return self.words.get("dir", "ltr")
+
+    def say(self, key: str, **values):
+        """The text under `key`, HTML-escaped, with `values` escaped too (Markup passes as is)."""
+        from markupsafe import escape
+
+        try:
+            return escape(self.words[key]).format(**values)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InvalidOption(f"--lang {self.lang}: the text of {key!r} has a bad placeholder ({exc})") from None
+
+    def for_script(self) -> dict:
+        keys = ("local", "in_minutes", "in_hours", "any_moment")
+        return {"lang": self.lang, **{k: self.words[k] for k in keys}}
+
+
+def bundled_languages() -> list[str]:
+    folder = resources.files("apachemaint.templates") / "page" / "strings"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def strings(lang: str = DEFAULT_LANG) -> Strings:
+    """A bundled language ("de", or "de-AT" falling back to "de"), or a JSON file of your own
+    with the keys of en.json (its name, or its "lang" key, gives the lang attribute). Keys a
+    file leaves out are taken from English, so a new key never breaks an older translation."""
+    english = _load_bundled(DEFAULT_LANG)
+    if lang.endswith(".json"):
+        path = Path(lang)
+        try:
+            own = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InvalidOption(f"--lang: cannot read {path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise InvalidOption(f"--lang: {path} is not valid JSON: {exc}") from None
+        if not isinstance(own, dict):
+            raise InvalidOption(f"--lang: {path} must hold one JSON object")
+        code = str(own.pop("lang", path.stem))
+        if not _LANG.match(code):
+            raise InvalidOption(f"--lang: {code!r} from {path} is not a language tag like de or pt-BR")
+        return Strings(code, {**english, **own})
+    if not _LANG.match(lang):
+        raise InvalidOption(f"--lang {lang!r}: not a language tag like de or pt-BR, nor a .json file")
+    available = bundled_languages()
+    for candidate in (lang.lower(), lang.split("-")[0].lower()):
+        if candidate in available:
+            return Strings(lang, {**english, **_load_bundled(candidate)})
+    raise InvalidOption(f"--lang {lang!r}: no bundled translation (there are {', '.join(available)}); "
+                        "give a .json file of your own")
+
+
+@lru_cache(maxsize=16)
+def _load_bundled(code: str) -> dict:
+    text = (resources.files("apachemaint.templates") / "page" / "strings" / f"{code}.json").read_text("utf-8")
+    return json.loads(text)
