@@ -107,9 +107,9 @@ def debian_envvars(path: Path, *, known: dict[str, str] | None = None) -> dict[s
     return exported
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -131,15 +131,18 @@ def _run_as() -> tuple[str, str] | None:
 
 
 class LoopbackApache:
-    """A real Apache httpd on 127.0.0.1, configured and logging entirely inside `root`."""
+    """A real Apache httpd on a loopback address (127.0.0.1 unless `host` says otherwise: any
+    127.x works on Linux, so several "servers" can share one machine), configured and logging
+    entirely inside `root`."""
 
     def __init__(self, root: Path, includes: list[Path], *, defines: dict[str, str] | None = None,
                  port: int | None = None, modules: tuple[str, ...] = DEFAULT_MODULES,
-                 extra_config: str = "", binary: str | None = None):
+                 extra_config: str = "", binary: str | None = None, host: str = "127.0.0.1"):
         self.root = Path(root).resolve()
+        self.host = host
         self.includes = [Path(p) for p in includes]
         self.defines = dict(defines or {})
-        self.port = port or free_port()
+        self.port = port or free_port(host)
         self._port_given = port is not None
         self.modules = tuple(modules)
         self.extra_config = extra_config
@@ -164,8 +167,8 @@ class LoopbackApache:
             "LogLevel warn",
             f"Mutex file:{self.root / 'run'} default",
             f"DefaultRuntimeDir {_quote(self.root / 'run')}",
-            f"Listen 127.0.0.1:{self.port}",
-            "ServerName 127.0.0.1",
+            f"Listen {self.host}:{self.port}",
+            f"ServerName {self.host}",
         ]
         for name in LINKED_ELSEWHERE:
             if (mods / f"mod_{name}.so").exists():
@@ -213,7 +216,7 @@ class LoopbackApache:
             except HttpdError as e:
                 if self._port_given or "could not bind" not in str(e):
                     raise
-                self.port = free_port()
+                self.port = free_port(self.host)
         raise HttpdError(f"no free port after 3 tries:\n{self.error_log()}")
 
     def _spawn(self) -> None:
@@ -233,7 +236,7 @@ class LoopbackApache:
             # could be answered by whoever else holds the port.
             if _read(self.pid_file).strip() == str(self._proc.pid):
                 with contextlib.suppress(OSError):
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                    socket.create_connection((self.host, self.port), timeout=0.2).close()
                     return
             time.sleep(0.01)
         self.stop()
@@ -262,7 +265,7 @@ class LoopbackApache:
         self.stop()
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def error_log(self) -> str:
         return _read(self.error_log_path)
