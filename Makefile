@@ -2,14 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES ?= apache2
+APT_PACKAGES ?= apache2 libapache2-mod-wsgi-py3 libapache2-mod-passenger openssl
 
-.PHONY: install apache demo test test-quick lint clean
+.PHONY: install apache demo test test-quick lint clean bench fuzz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,fleet]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -29,6 +29,21 @@ test: install apache
 # Everything but the tests marked slow.
 test-quick: install
 	$(PY) -m pytest -q -m "not slow"
+
+# Performance, each figure a ratio to a baseline measured in the same run (README "Performance"):
+# config scale (check/patch vs apache2 -t on 1k and 10k vhosts), request cost of the block (wrk),
+# start-up.  Takes ~20 min on 2 cores.  BENCH_ARGS="--sizes 1000,10000,100000" for the 100k point;
+# `python bench/check_scale.py N RUNS` times the in-process check alone.
+BENCH_ARGS ?=
+bench: install apache
+	@command -v wrk >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+	$(PY) -m bench $(BENCH_ARGS)
+
+# The long, random run of the property tests (make test runs a bounded, reproducible one).
+FUZZ_EXAMPLES ?= 20000
+fuzz: install
+	APACHEMAINT_FUZZ=1 FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -m fuzz
 
 lint: install
 	$(PY) -m ruff check apachemaint tests

@@ -46,7 +46,7 @@ class BlockOptions:
     def __post_init__(self) -> None:
         _validate(self)
 
-    def merged(self, **given) -> "BlockOptions":
+    def merged(self, **given) -> BlockOptions:
         """These options with every explicitly given (non-None) value put in their place."""
         return replace(self, **{k: v for k, v in given.items() if v is not None})
 

@@ -49,24 +49,44 @@ def main(version: Annotated[Optional[bool], typer.Option(
 
 Files = Annotated[list[Path], typer.Argument(help="Vhost files (a sites-enabled link is followed to its file).")]
 
+# The block's options, shared by `patch` and `new`: None means "not given", so a re-patch
+# keeps what the block's marker recorded.
+PageOpt = Annotated[Optional[str], typer.Option(
+    "--page", help="Where the page (and so the maintenance flag) lives: %{DOCUMENT_ROOT}/... or an "
+                   "absolute path. Default: %{DOCUMENT_ROOT}/system/maintenance.html.")]
+AssetExtOpt = Annotated[Optional[list[str]], typer.Option(
+    "--asset-ext", help="Extra file extension served normally during maintenance (repeatable).")]
+AllowPathOpt = Annotated[Optional[list[str]], typer.Option(
+    "--allow-path", help="URL path that keeps working, e.g. a health check /up (repeatable).")]
+AllowIpOpt = Annotated[Optional[list[str]], typer.Option(
+    "--allow-ip", help="Client network (CIDR) let through, matched on the client address (repeatable).")]
+BypassCookieOpt = Annotated[Optional[str], typer.Option(
+    "--bypass-cookie", help="Cookie name whose per-window token (down --bypass) lets a browser through. "
+                            "Default apachemaint_bypass.")]
+RetryAfterOpt = Annotated[Optional[int], typer.Option(
+    "--retry-after", help="Seconds sent in Retry-After with the 503 when down gives no --until. Default 300.")]
+
+
+def _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after) -> dict:
+    """The block options the user named; checked now, before any file is read."""
+    from .block import BlockOptions
+
+    given = {"page": page, "assets": _tuple(asset_ext), "allow_paths": _tuple(allow_path),
+             "allow_ips": _tuple(allow_ip), "bypass_cookie": bypass_cookie, "retry_after": retry_after}
+    BlockOptions().merged(**given)
+    return given
+
 
 @app.command()
 @reports_errors
 def patch(
     files: Files,
-    page: Annotated[Optional[str], typer.Option(
-        help="Where the page (and so the maintenance flag) lives: %{DOCUMENT_ROOT}/... or an "
-             "absolute path. Default: %{DOCUMENT_ROOT}/system/maintenance.html.")] = None,
-    asset_ext: Annotated[Optional[list[str]], typer.Option(
-        "--asset-ext", help="Extra file extension served normally during maintenance (repeatable).")] = None,
-    allow_path: Annotated[Optional[list[str]], typer.Option(
-        "--allow-path", help="URL path that keeps working, e.g. a health check /up (repeatable).")] = None,
-    allow_ip: Annotated[Optional[list[str]], typer.Option(
-        "--allow-ip", help="Client network (CIDR) let through, matched on the client address (repeatable).")] = None,
-    bypass_cookie: Annotated[Optional[str], typer.Option(
-        help="Cookie name whose per-window token lets a browser through.")] = None,
-    retry_after: Annotated[Optional[int], typer.Option(
-        help="Seconds sent in Retry-After with the 503. Default 300.")] = None,
+    page: PageOpt = None,
+    asset_ext: AssetExtOpt = None,
+    allow_path: AllowPathOpt = None,
+    allow_ip: AllowIpOpt = None,
+    bypass_cookie: BypassCookieOpt = None,
+    retry_after: RetryAfterOpt = None,
     diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff; write nothing.")] = False,
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; exit 1 if any file would change.")] = False,
@@ -77,11 +97,8 @@ def patch(
 ) -> None:
     """Add or update the managed maintenance block in every <VirtualHost> of each file."""
     from . import patch as patching
-    from .block import BlockOptions
 
-    given = {"page": page, "assets": _tuple(asset_ext), "allow_paths": _tuple(allow_path),
-             "allow_ips": _tuple(allow_ip), "bypass_cookie": bypass_cookie, "retry_after": retry_after}
-    BlockOptions().merged(**given)  # refuse bad values before reading any file
+    given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after)
     plans = [patching.plan(f, given) for f in files]
     for p in plans:
         if p.followed_link:
@@ -121,6 +138,11 @@ Reason = Annotated[Optional[str], typer.Option(envvar="REASON", help="Why the si
 Until = Annotated[Optional[str], typer.Option(
     envvar="UNTIL", help="When it is back: ISO 8601, '12:00 UTC', or a duration like 30m or 2h (env UNTIL).")]
 Template = Annotated[Optional[Path], typer.Option(help="Your own Jinja2 page template.")]
+Lang = Annotated[Optional[str], typer.Option(
+    envvar="APACHEMAINT_LANG", help="Language of the page: en, de, fr, es, or a .json file of your own "
+                                    "with the keys of templates/page/strings/en.json. Default: en.")]
+Refresh = Annotated[bool, typer.Option(
+    "--refresh", help="The page reloads itself when --until is reached, then backs off (never a tight loop).")]
 
 
 def _targets(docroot: Optional[Path], vhost: Optional[Path]):
@@ -132,10 +154,12 @@ def _targets(docroot: Optional[Path], vhost: Optional[Path]):
     return maintenance.from_docroot(docroot) if docroot else maintenance.from_vhost(vhost)
 
 
-def _down(targets, reason, until, template, bypass, verify):
-    from . import maintenance, verify as verifying
+def _down(targets, reason, until, template, bypass, verify, lang=None, refresh=False):
+    from . import maintenance
+    from . import verify as verifying
 
-    result = maintenance.down(targets, reason=reason or "", until=until, template=template, bypass=bypass)
+    result = maintenance.down(targets, reason=reason or "", until=until, template=template, bypass=bypass,
+                              lang=lang or "en", refresh=refresh)
     for t in targets:
         print(f"maintenance on: {t.page} (Retry-After {result.retry_after})")
     if result.token:
@@ -152,12 +176,12 @@ def _down(targets, reason, until, template, bypass, verify):
 @app.command()
 @reports_errors
 def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, until: Until = None,
-         template: Template = None,
+         template: Template = None, lang: Lang = None, refresh: Refresh = False,
          bypass: Annotated[bool, typer.Option(help="Make a bypass token for this window and print it.")] = False,
          verify: Annotated[Optional[str], typer.Option(
              help="Afterwards, check that this URL answers 503 with the page.")] = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
-    _down(_targets(docroot, vhost), reason, until, template, bypass, verify)
+    _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh)
 
 
 @app.command()
@@ -166,7 +190,8 @@ def up(docroot: Docroot = None, vhost: Vhost = None,
        verify: Annotated[Optional[str], typer.Option(
            help="Afterwards, check that this URL no longer answers 503.")] = None) -> None:
     """Lift maintenance (a no-op when the site is up)."""
-    from . import maintenance, verify as verifying
+    from . import maintenance
+    from . import verify as verifying
 
     targets = _targets(docroot, vhost)
     was_on = maintenance.up(targets)
@@ -205,6 +230,7 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
 @app.command()
 @reports_errors
 def render(reason: Reason = None, until: Until = None, template: Template = None,
+           lang: Lang = None, refresh: Refresh = False,
            output: Annotated[str, typer.Option("-o", "--output", help="File to write, or - for stdout.")] = "-",
            ) -> None:
     """Render the maintenance page only."""
@@ -214,7 +240,8 @@ def render(reason: Reason = None, until: Until = None, template: Template = None
     from .safewrite import write_atomic
 
     now = datetime.now(timezone.utc)
-    html = page.render_html(reason or "", page.parse_until(until, now), now, template)
+    html = page.render_html(reason or "", page.parse_until(until, now), now, template,
+                            lang=lang or page.DEFAULT_LANG, refresh=refresh)
     if output == "-":
         sys.stdout.buffer.write(html)
     else:
@@ -224,45 +251,148 @@ def render(reason: Reason = None, until: Until = None, template: Template = None
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @reports_errors
 def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None,
-        until: Until = None, template: Template = None,
+        until: Until = None, template: Template = None, lang: Lang = None, refresh: Refresh = False,
         on_failure: Annotated[str, typer.Option(help="When the command fails: keep the site down, or lift.")] = "keep",
         ) -> None:
     """Down, run a command (after --), up on success; exits with the command's status."""
     from . import maintenance
 
     code = maintenance.run(_targets(docroot, vhost), list(ctx.args), on_failure=on_failure,
-                           reason=reason or "", until=until, template=template)
+                           reason=reason or "", until=until, template=template, lang=lang or "en",
+                           refresh=refresh)
     if code != 0:
         print(f"command failed with status {code}; maintenance "
               + ("kept on" if on_failure == "keep" else "lifted"), file=sys.stderr)
     raise typer.Exit(code)
 
 
+CheckFiles = Annotated[Optional[list[Path]], typer.Argument(
+    help="Vhost files. None: the whole server (--config, else /etc/apache2, /etc/httpd or /usr/local/apache2).")]
+Codes = Annotated[Optional[list[str]], typer.Option(help="Rule code (repeatable).")]
+
+
 @app.command()
 @reports_errors
-def check(files: Files,
-          format: Annotated[str, typer.Option(help="Output format: text.")] = "text") -> None:
-    """Report vhosts whose maintenance block is missing, edited, outdated or the legacy one."""
-    from .check import PARSE_ERROR, check_files
-    from .findings import FORMATS, Severity
+def check(
+    files: CheckFiles = None,
+    config: Annotated[Optional[Path], typer.Option(
+        help="Main server config: check its vhosts (or, with FILEs, check those with its modules).")] = None,
+    use_apachectl: Annotated[bool, typer.Option(
+        "--use-apachectl",
+        help="Ask httpd (-t -D DUMP_INCLUDES/MODULES/RUN_CFG) instead of reading Includes.")] = False,
+    format: Annotated[Optional[str], typer.Option(
+        help="text, json, github or sarif. Default: text (github under GitHub Actions).")] = None,
+    fail_on: Annotated[Optional[str], typer.Option(
+        help="Lowest severity that makes the exit status 1: info, warning (default) or error.")] = None,
+    ignore: Codes = None,
+    select: Codes = None,
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="Run patch where a finding has a safe fix, then check again.")] = False,
+    no_configtest: Annotated[bool, typer.Option(
+        "--no-configtest", help="With --fix: do not run Apache's config test.")] = False,
+) -> None:
+    """Lint vhosts: will each one really answer 503 during maintenance?  Exit 0 clean,
+    1 findings at or above --fail-on, 2 unreadable input or usage error."""
+    import os
 
-    if format not in FORMATS:
-        print(f"unknown format {format!r}; choose from {', '.join(FORMATS)}", file=sys.stderr)
-        raise typer.Exit(EXIT_ERROR)
-    findings = check_files(files)
-    sys.stdout.write(FORMATS[format](findings))
-    if any(f.code == PARSE_ERROR for f in findings):
-        raise typer.Exit(EXIT_ERROR)
-    raise typer.Exit(EXIT_FINDINGS if any(f.severity > Severity.INFO for f in findings) else EXIT_OK)
+    from . import settings as settings_mod
+    from .check import Selection, check_files, check_server, exit_code, rule_infos
+    from .errors import ApacheMaintError
+    from .findings import FORMATS, Severity
+    from .rules import REGISTRY
+
+    known = set(REGISTRY)
+    conf = settings_mod.load(known_codes=known)
+
+    def codes(values: Optional[list[str]], default):
+        if not values:
+            return default
+        out = {c.strip().upper() for v in values for c in v.split(",") if c.strip()}
+        if out - known:
+            raise ApacheMaintError(f"unknown rule code(s): {', '.join(sorted(out - known))}")
+        return out
+
+    fmt = format or conf.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
+    if fmt not in FORMATS:
+        raise ApacheMaintError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    try:
+        threshold = Severity.parse(fail_on) if fail_on else conf.fail_on
+    except ValueError as exc:
+        raise ApacheMaintError(str(exc)) from None
+    selection = Selection(codes(ignore, conf.ignore), codes(select, conf.select), conf.severity)
+    main_conf = config or conf.config
+    ask = use_apachectl or conf.use_apachectl
+    progress = _Progress() if sys.stderr.isatty() else None
+
+    def run_check():
+        if files:
+            return check_files(files, config=main_conf, detect=main_conf is None, use_apachectl=ask,
+                               selection=selection, progress=progress)
+        return check_server(main_conf, use_apachectl=ask, selection=selection, progress=progress)
+
+    findings = run_check()
+    if fix:
+        from .fix import fix as fixing
+
+        report = fixing(findings, config=main_conf, configtest=not no_configtest)
+        for path in report.fixed:
+            print(f"{path}: fixed with apachemaint patch", file=sys.stderr)
+        for path, why in report.skipped:
+            print(f"{path}: not fixed: {why}", file=sys.stderr)
+        if report.checkpoint:
+            print(f"originals saved in {report.checkpoint} (undo: apachemaint restore)", file=sys.stderr)
+        if report.fixed:
+            findings = run_check()
+    if progress:
+        progress.done()
+    color = fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    sys.stdout.write(FORMATS[fmt](findings, rule_infos(), color))
+    raise typer.Exit(exit_code(findings, threshold))
+
+
+class _Progress:
+    """`checking N/M files` on stderr, for runs long enough to need it (stderr is a TTY)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._start = self._last = self._clock()
+        self._shown = False
+
+    def __call__(self, done: int, total: Optional[int]) -> None:
+        now = self._clock()
+        if now - self._start < 0.5 or now - self._last < 0.1:
+            return
+        self._last, self._shown = now, True
+        of = f"/{total}" if total else ""
+        sys.stderr.write(f"\rchecking {done}{of} files")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
 
 
 @app.command()
-def rules() -> None:
-    """List the lint rules with their codes."""
+def rules(code: Annotated[Optional[str], typer.Argument(help="Show this rule's documentation.")] = None) -> None:
+    """List the lint rules with their codes and default severities, or document one."""
+    from .check import PARSE_ERROR, PARSE_ERROR_SUMMARY
     from .rules import REGISTRY
 
+    if code:
+        rule = REGISTRY.get(code.upper())
+        if rule is None:
+            print(f"unknown rule code {code!r}; see apachemaint rules", file=sys.stderr)
+            raise typer.Exit(EXIT_ERROR)
+        print(f"{rule.CODE} [{rule.SEVERITY.name.lower()}] {rule.SUMMARY}\n")
+        print((rule.__doc__ or "").strip())
+        return
+    print(f"{PARSE_ERROR}  error    {PARSE_ERROR_SUMMARY}")
     for code, rule in REGISTRY.items():
-        print(f"{code}  {rule.SEVERITY.name.lower():7}  {rule.SUMMARY}")
+        fix = "  (fixable)" if getattr(rule, "FIXABLE", False) else ""
+        print(f"{code}  {rule.SEVERITY.name.lower():7}  {rule.SUMMARY}{fix}")
 
 
 @app.command()
@@ -282,3 +412,89 @@ def restore(
         return
     for path in checkpoint.restore(checkpoint_dir, force=force):
         print(f"{path}: restored")
+
+
+@app.command()
+@reports_errors
+def new(
+    kind: Annotated[Optional[str], typer.Argument(
+        help="Template: proxy, passenger, wsgi, static, or your own.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the templates and their variables.")] = False,
+    server_name: Annotated[Optional[str], typer.Option(help="ServerName, e.g. shop.example.com.")] = None,
+    alias: Annotated[Optional[list[str]], typer.Option("--alias", help="ServerAlias (repeatable).")] = None,
+    docroot: Annotated[Optional[str], typer.Option(
+        help="DocumentRoot; the page goes to DOCROOT/system/maintenance.html. "
+             "Default for passenger and wsgi: APP/public.")] = None,
+    backend: Annotated[Optional[str], typer.Option(
+        help="proxy: the app server, http(s)://HOST:PORT[/PATH] or unix:/path/to.sock.")] = None,
+    app_root: Annotated[Optional[str], typer.Option(help="passenger: the app's folder.")] = None,
+    wsgi_script: Annotated[Optional[str], typer.Option(help="wsgi: the WSGI file (wsgi.py).")] = None,
+    venv: Annotated[Optional[str], typer.Option(help="wsgi: the virtualenv (python-home).")] = None,
+    static_path: Annotated[Optional[list[str]], typer.Option(
+        "--static-path", help="URL path served from the DocumentRoot, not the app (repeatable; "
+                              "default /assets for proxy, /static for wsgi).")] = None,
+    tls: Annotated[bool, typer.Option("--tls", help="Serve https on --https-port with --cert/--key.")] = False,
+    cert: Annotated[Optional[str], typer.Option(help="TLS certificate (with its chain).")] = None,
+    key: Annotated[Optional[str], typer.Option(help="TLS private key.")] = None,
+    hsts: Annotated[bool, typer.Option("--hsts", help="Send Strict-Transport-Security (with --tls).")] = False,
+    redirect_http: Annotated[bool, typer.Option(
+        "--redirect-http", help="Also a :80 vhost that only redirects to https (with --tls).")] = False,
+    http_port: Annotated[int, typer.Option(help="Port of the plain-http vhost.")] = 80,
+    https_port: Annotated[int, typer.Option(help="Port of the TLS vhost.")] = 443,
+    page: PageOpt = None,
+    allow_path: AllowPathOpt = None,
+    allow_ip: AllowIpOpt = None,
+    asset_ext: AssetExtOpt = None,
+    bypass_cookie: BypassCookieOpt = None,
+    retry_after: RetryAfterOpt = None,
+    templates: Annotated[Optional[Path], typer.Option(
+        help="Folder of your own KIND.conf.j2 templates (wins over a built-in of the same name).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to FILE, not stdout.")] = None,
+    enable: Annotated[bool, typer.Option(
+        "--enable", help="Write into the server's sites folder and switch the site on "
+                         "(Debian: sites-available + a link in sites-enabled).")] = False,
+    config: Annotated[Optional[Path], typer.Option(
+        help="With --enable: the main server config (default: the installed Debian/RHEL one).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing file (a checkpoint keeps the old one).")] = False,
+    no_configtest: Annotated[bool, typer.Option(
+        "--no-configtest", help="Do not run apache2 -t on the result.")] = False,
+) -> None:
+    """Generate a complete vhost with the maintenance block in place; print, write or enable it."""
+    from . import generate
+    from .block import BlockOptions
+    from .errors import InvalidOption
+    from .sitevalues import SiteOptions
+
+    if list_:
+        sys.stdout.write(generate.listing(templates))
+        return
+    if kind is None:
+        raise InvalidOption("name a template (apachemaint new --list shows them)")
+    if output is not None and enable:
+        raise InvalidOption("-o FILE and --enable exclude each other")
+    given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after)
+    opts = SiteOptions(server_name=server_name or "", aliases=tuple(alias or ()), docroot=docroot,
+                       backend=backend, app_root=app_root, wsgi_script=wsgi_script, venv=venv,
+                       static_paths=_tuple(static_path), tls=tls, cert=cert, key=key, hsts=hsts,
+                       redirect_http=redirect_http, http_port=http_port, https_port=https_port,
+                       block=BlockOptions().merged(**given))
+    site = generate.build(kind, opts, templates, test=not no_configtest)
+    if enable:
+        done = generate.enable(site, config=config, force=force, test=not no_configtest)
+        print(f"{done.path}: written")
+        if done.link:
+            print(f"{done.link}: linked (site enabled)")
+        print(site.tested)
+        print(done.tested)
+        if done.checkpoint:
+            print(f"old file saved in {done.checkpoint} (undo: apachemaint restore)")
+        print(f"needs: a2enmod {' '.join(site.modules)}; then reload Apache to serve it")
+    elif output is not None:
+        saved = generate.write(site, output, force=force)
+        print(f"{output}: written")
+        print(site.tested)
+        if saved:
+            print(f"old file saved in {saved} (undo: apachemaint restore)")
+    else:
+        sys.stdout.write(site.text)
+        print(site.tested, file=sys.stderr)

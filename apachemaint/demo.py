@@ -1,7 +1,7 @@
 """`make demo`: the main job end to end on the bundled fixtures, against a real Apache.
 
-Copies fixtures/served/proxy.conf into a temp dir, patches it with the real CLI, starts
-Debian's apache2 on 127.0.0.1 in front of a small app, and shows what a browser sees
+Generates a vhost for a small sample app with the real CLI (`apachemaint new proxy`),
+starts Debian's apache2 on 127.0.0.1 in front of the app, and shows what a browser sees
 before, during and after maintenance.  Exits non-zero if anything is not as promised.
 """
 from __future__ import annotations
@@ -16,13 +16,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .httpd import LoopbackApache, find_binary
+from .httpd import LoopbackApache, find_binary, free_port
 
 REPO = Path(__file__).resolve().parent.parent
-PAGE = b"""<!doctype html>
-<html lang="en"><meta charset="utf-8"><title>Down for maintenance</title>
-<h1>We are upgrading the database</h1><p>Back at 12:00 UTC.</p></html>
-"""
 
 
 class App(BaseHTTPRequestHandler):
@@ -41,27 +37,28 @@ class App(BaseHTTPRequestHandler):
         pass
 
 
-def fetch(port: int, path: str) -> tuple[int, dict, bytes]:
+def fetch(port: int, host: str, path: str) -> tuple[int, dict, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", path, headers={"Host": "proxy.test"})
+        conn.request("GET", path, headers={"Host": host})
         resp = conn.getresponse()
         return resp.status, dict(resp.getheaders()), resp.read()
     finally:
         conn.close()
 
 
-def show(port: int, path: str) -> tuple[int, dict, bytes]:
-    status, headers, body = fetch(port, path)
+def show(port: int, host: str, path: str) -> tuple[int, dict, bytes]:
+    status, headers, body = fetch(port, host, path)
     extra = "".join(f"  {k}: {headers[k]}" for k in ("Retry-After", "Cache-Control") if k in headers)
-    first = body.decode(errors="replace").strip().splitlines()
-    print(f"    GET {path:<22} -> {status}{extra}  | {first[-1][:60] if first else ''}")
+    text = body.decode(errors="replace")
+    h1 = text.split("<h1>", 1)[1].split("</h1>", 1)[0] if "<h1>" in text else text.strip()[:50]
+    print(f"    GET http://{host}{path:<16} -> {status}{extra}  | {h1}")
     return status, headers, body
 
 
-def run(cmd: list[str]) -> int:
-    print("  $ " + " ".join(["apachemaint"] + cmd[3:]))
-    done = subprocess.run(cmd, capture_output=True, text=True)
+def run(cmd: list[str], env: dict | None = None) -> int:
+    print("  $ " + " ".join(["apachemaint"] + [a if " " not in a else repr(a) for a in cmd[3:]]))
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     for line in (done.stdout + done.stderr).splitlines():
         print(f"    {line}")
     return done.returncode
@@ -71,12 +68,13 @@ def main() -> int:
     if find_binary() is None:
         print("apache2 is not installed: run `make apache` (apt-get install apache2)", file=sys.stderr)
         return 2
-    fixture = REPO / "fixtures" / "served" / "proxy.conf"
-    if not fixture.is_file():
-        print(f"demo fixtures not found at {fixture}: run the demo from a clone (make demo)", file=sys.stderr)
+    legacy_fixture = REPO / "fixtures" / "served" / "legacy-capistrano.conf"
+    if not legacy_fixture.is_file():
+        print(f"demo fixtures not found at {legacy_fixture}: run the demo from a clone (make demo)",
+              file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="apachemaint-demo-"))
-    os.chmod(tmp, 0o755)  # Apache's workers (www-data) must reach the docroot
+    os.chmod(tmp, 0o755)  # Apache's workers (www-data) must reach the docroots
     problems: list[str] = []
 
     def expect(ok: bool, what: str) -> None:
@@ -85,49 +83,64 @@ def main() -> int:
 
     app = ThreadingHTTPServer(("127.0.0.1", 0), App)
     threading.Thread(target=app.serve_forever, daemon=True).start()
+    backend = f"http://127.0.0.1:{app.server_address[1]}"
     apache = None
     try:
-        docroot = tmp / "current" / "public"
-        (docroot / "assets").mkdir(parents=True)
-        (docroot / "assets" / "app.css").write_text("body { font-family: sans-serif }\n")
-        for d in (tmp / "current", docroot, docroot / "assets"):
-            d.chmod(0o755)
-        conf = tmp / "proxy.conf"
-        shutil.copy(fixture, conf)
+        shop, legacy = tmp / "shop" / "public", tmp / "legacy" / "public"
+        for root in (shop, legacy):
+            (root / "assets").mkdir(parents=True)
+            (root / "assets" / "app.css").write_text("body { font-family: sans-serif }\n")
+            for d in (root.parent, root, root / "assets"):
+                d.chmod(0o755)
         cli = [sys.executable, "-m", "apachemaint"]
-        env_state = {"APACHEMAINT_STATE_DIR": str(tmp / "state")}
-        os.environ.update(env_state)
+        os.environ["APACHEMAINT_STATE_DIR"] = str(tmp / "state")
+        # The generated vhost names its port, so the port is chosen first.
+        port = free_port()
+        shop_conf, legacy_conf = tmp / "shop.conf", tmp / "legacy.conf"
 
-        print(f"1. Patch the vhost ({conf})")
-        expect(run(cli + ["patch", "--allow-path", "/up", str(conf)]) == 0, "patch failed")
-        expect(run(cli + ["check", str(conf)]) == 0, "check found problems after patch")
+        print("1. A new site: generate its vhost, the maintenance block already in place")
+        expect(run(cli + ["new", "proxy", "--server-name", "shop.test", "--docroot", str(shop),
+                          "--backend", backend, "--allow-path", "/up", "--http-port", str(port),
+                          "-o", str(shop_conf)]) == 0, "new failed")
+        print("\n   An existing site: patch the bundled vhost that still has the classic Capistrano rules")
+        # Apache matches IP-specific vhosts before *:port ones; both sites share *:port here
+        # so that name-based matching picks between them.
+        legacy_conf.write_text(legacy_fixture.read_text().replace("127.0.0.1:${APACHEMAINT_PORT}",
+                                                                  "*:${APACHEMAINT_PORT}"))
+        expect(run(cli + ["patch", str(legacy_conf)]) == 0, "patch failed")
+        expect(run(cli + ["check", str(shop_conf), str(legacy_conf)]) == 0, "check found problems")
 
-        apache = LoopbackApache(tmp / "apache", [conf], defines={
-            "DOCROOT": str(docroot), "BACKEND_PORT": str(app.server_address[1])}).start()
-        port, pid = apache.port, apache.pid
-        print(f"\n2. A real Apache on 127.0.0.1:{port} in front of the app: the site is up")
-        expect(show(port, "/")[0] == 200, "site not up before maintenance")
-        show(port, "/orders/42")
+        apache = LoopbackApache(tmp / "apache", [shop_conf, legacy_conf], port=port, defines={
+            "DOCROOT": str(legacy), "BACKEND_PORT": str(app.server_address[1])}).start()
+        pid = apache.pid
+        print(f"\n2. A real Apache on 127.0.0.1:{port} in front of the app: both sites are up")
+        expect(run(cli + ["status", "--vhost", str(shop_conf)]) == 0, "status not up")
+        expect(show(port, "shop.test", "/orders/42")[0] == 200, "shop not up before maintenance")
+        expect(show(port, "legacy.test", "/orders/42")[0] == 200, "legacy not up before maintenance")
 
-        print("\n3. The deploy starts: the page goes to DOCROOT/system/maintenance.html (no reload)")
-        (docroot / "system").mkdir(mode=0o755)
-        page = docroot / "system" / "maintenance.html"
-        page.write_bytes(PAGE)
-        page.chmod(0o644)
+        print("\n3. The deploy starts (no reload): apachemaint down, and a classic page for the legacy site")
+        expect(run(cli + ["down", "--vhost", str(shop_conf), "--reason", "a database upgrade", "--until", "30m",
+                          "--verify", f"http://127.0.0.1:{port}/"]) == 0, "down failed")
+        expect(run(cli + ["down", "--docroot", str(legacy), "--reason", "a database upgrade"]) == 0,
+               "down (legacy) failed")
+        expect(run(cli + ["status", "--vhost", str(shop_conf)]) == 3, "status does not say down")
         hits = App.hits
-        status, headers, body = show(port, "/")
-        expect(status == 503 and body == PAGE, "maintenance page not served with 503")
-        expect(headers.get("Retry-After") == "300", "no Retry-After")
-        expect(show(port, "/orders/42")[0] == 503, "deep link not in maintenance")
-        expect(show(port, "/assets/app.css")[0] == 200, "asset not served during maintenance")
-        expect(show(port, "/up")[0] == 200, "health check /up not passing")
+        status, headers, body = show(port, "shop.test", "/")
+        expect(status == 503 and b"a database upgrade" in body, "maintenance page not served with 503")
+        expect(headers.get("Cache-Control") == "no-store", "the 503 may be cached")
+        expect(show(port, "shop.test", "/orders/42")[0] == 503, "deep link not in maintenance")
+        expect(show(port, "shop.test", "/assets/app.css")[0] == 200, "asset not served during maintenance")
+        expect(show(port, "legacy.test", "/orders/42")[0] == 503, "legacy site answers 200, not 503")
+        expect(show(port, "shop.test", "/up")[0] == 200, "health check /up not passing")
         during = App.hits - hits
         print(f"    requests that reached the app during maintenance (besides /up): {during - 1}")
         expect(during == 1, "the app was reached during maintenance")
 
-        print("\n4. The deploy is done: the page is removed")
-        page.unlink()
-        expect(show(port, "/orders/42")[0] == 200, "site not back after maintenance")
+        print("\n4. The deploy is done: apachemaint up")
+        expect(run(cli + ["up", "--vhost", str(shop_conf)]) == 0, "up failed")
+        expect(run(cli + ["up", "--docroot", str(legacy)]) == 0, "up (legacy) failed")
+        expect(show(port, "shop.test", "/orders/42")[0] == 200, "site not back after maintenance")
+        expect(show(port, "legacy.test", "/orders/42")[0] == 200, "legacy site not back after maintenance")
         expect(apache.pid == pid, "Apache was restarted")
     finally:
         if apache is not None:

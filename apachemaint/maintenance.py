@@ -96,10 +96,11 @@ def _who() -> str:
 
 
 def down(targets: list[Target], *, reason: str = "", until: str | None = None, template: Path | None = None,
-         bypass: bool = False, now: datetime | None = None) -> DownResult:
+         bypass: bool = False, now: datetime | None = None, lang: str = page.DEFAULT_LANG,
+         refresh: bool = False) -> DownResult:
     now = now or datetime.now(timezone.utc)
     parsed = page.parse_until(until, now)
-    html = page.render_html(reason, parsed, now, template)
+    html = page.render_html(reason, parsed, now, template, lang=lang, refresh=refresh)
     result = DownResult(targets, html, 0)
     for t in targets:
         if bypass and not t.options.bypass_cookie:
@@ -122,7 +123,7 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
         # Armed first: the copy, the JSON twin and the Retry-After are all in place before
         # the flag that makes the block answer 503.
         write_atomic(t.state / "page.html", html, mode=0o644)
-        write_atomic(t.state / "page.json", page.render_json(reason, parsed, retry), mode=0o644)
+        write_atomic(t.state / "page.json", page.render_json(reason, parsed, retry, since=now), mode=0o644)
         write_atomic(t.state / "retry-after", str(retry).encode(), mode=0o644)
         write_atomic(t.state / "state.json", (json.dumps(record, indent=2) + "\n").encode(), mode=0o644)
         if result.token:

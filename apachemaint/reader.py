@@ -15,10 +15,10 @@ UTF-8 with ``surrogateescape`` so Latin-1 or broken bytes survive unchanged.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
 
 from .errors import ConfigSyntaxError
 

@@ -7,8 +7,8 @@ Such vhosts are reported as not applicable instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .block import BEGIN, END
 from .reader import CONDITIONALS, Comment, ConfigFile, Directive, Node, Section, walk

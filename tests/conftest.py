@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,20 +40,23 @@ def apache_binary() -> str:
     return require_apache()
 
 
-def open_for_workers(path: Path) -> None:
-    """Let Apache's unprivileged workers reach `path`: pytest's temp dirs are 0700."""
-    stop = Path(tempfile.gettempdir()).resolve()
-    for p in (path, *path.parents):
-        if p == stop or stop not in p.parents:
-            break
-        p.chmod(p.stat().st_mode | 0o755)
+def served_dir(prefix: str = "apachemaint-test-") -> Path:
+    """A fresh temp folder Apache's unprivileged workers can reach.
+
+    Not under pytest's own base folder: every pytest session resets that to 0700, which cuts
+    Apache's workers off from the files of any other session still running on the machine
+    (its flag file then looks absent, and its pages answer 403)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
 
 
 @pytest.fixture
-def served_tmp_path(tmp_path: Path) -> Path:
-    """`tmp_path`, reachable by Apache's workers (files written with umask 022 are then servable)."""
-    open_for_workers(tmp_path)
-    return tmp_path
+def served_tmp_path() -> Iterator[Path]:
+    """A temp folder reachable by Apache's workers (files written with umask 022 are servable)."""
+    path = served_dir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from apachemaint import __version__
 from corpus import FIXTURES
 from run_cli import apachemaint
+
+from apachemaint import __version__
 
 PROXY = "<VirtualHost *:80>\n    ServerName a\n    ProxyPass / http://127.0.0.1:3000/\n</VirtualHost>\n"
 

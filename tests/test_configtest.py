@@ -6,15 +6,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from corpus import FIXTURES, SHARED_CORPUS
+from run_cli import apachemaint
+from test_reader import MODULE_DEPENDENT, _expected_malformed
 
 from apachemaint import patch as patching
 from apachemaint import reader
 from apachemaint.errors import ConfigSyntaxError
 from apachemaint.httpd import DEFAULT_MODULES, LoopbackApache, module_dir
-
-from corpus import FIXTURES, SHARED_CORPUS
-from run_cli import apachemaint
-from test_reader import MODULE_DEPENDENT, _expected_malformed
 
 pytestmark = pytest.mark.apache
 

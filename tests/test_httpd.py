@@ -41,8 +41,8 @@ def write(path: Path, text: str | bytes) -> Path:
 
 
 @pytest.fixture
-def docroot(tmp_path: Path) -> Path:
-    root = tmp_path / "docroot"
+def docroot(served_tmp_path: Path) -> Path:
+    root = served_tmp_path / "docroot"
     root.mkdir()
     return root
 

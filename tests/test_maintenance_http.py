@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from corpus import FIXTURES
 from http_client import Response, get
 
 from apachemaint import patch as patching
 from apachemaint.block import STATE_DIR
-
-from corpus import FIXTURES
 
 pytestmark = pytest.mark.apache
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 import difflib
 
 import pytest
+from corpus import corpus_params, fixture_params
+from test_reader import KNOWN_BAD
 
 from apachemaint import block, reader, vhosts
 from apachemaint.block import BlockOptions, State
 from apachemaint.errors import BlockError, InvalidOption
 from apachemaint.patch import Action, plan_text
-
-from corpus import corpus_params, fixture_params
-from test_reader import KNOWN_BAD
 
 
 def patched(text: str | bytes, **given) -> tuple[reader.ConfigFile, str, list]:
@@ -24,7 +23,8 @@ PROXY = "<VirtualHost *:80>\n    ServerName a\n    ProxyPass / http://127.0.0.1:
 
 
 def test_block_goes_right_after_the_opening_line_with_the_vhost_indentation():
-    _, new, results = patched("<IfModule mod_ssl.c>\n\t<VirtualHost *:443>\n\t\tServerName a\n\t</VirtualHost>\n</IfModule>\n")
+    _, new, results = patched(
+        "<IfModule mod_ssl.c>\n\t<VirtualHost *:443>\n\t\tServerName a\n\t</VirtualHost>\n</IfModule>\n")
     lines = new.splitlines()
     assert lines[1] == "\t<VirtualHost *:443>"
     assert lines[2].startswith("\t\t# BEGIN apachemaint v2 sha256:")

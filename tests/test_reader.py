@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from corpus import FIXTURES, corpus_params, fixture_params
 
 from apachemaint import reader, vhosts
 from apachemaint.errors import ConfigSyntaxError
 from apachemaint.reader import Comment, Directive, Section
-
-from corpus import FIXTURES, corpus_params, fixture_params
 
 
 def parse(text: str | bytes) -> reader.ConfigFile:
