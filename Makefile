@@ -1,10 +1,12 @@
-# The README's commands. Everything installs into .venv; apache2 comes from Debian's packages.
+# The README's commands. Python packages install into .venv; Apache and what the suites drive
+# (chromium, mod_wsgi, Passenger, sshd, capistrano) come from Debian's packages, the same
+# list CI installs.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES ?= apache2 libapache2-mod-wsgi-py3 libapache2-mod-passenger openssl
+APT_PACKAGES ?= $(shell cat .ci/debian-packages)
 
-.PHONY: install apache demo test test-quick lint clean bench fuzz
+.PHONY: install apache system-deps demo test test-quick lint clean bench fuzz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +20,19 @@ install: $(VENV)/.installed
 apache:
 	@command -v apache2 >/dev/null 2>&1 || [ -x /usr/sbin/apache2 ] || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq apache2; }
+
+# Every Debian package the whole suite uses; installs only the missing ones.
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	[ -z "$$missing" ] || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $$SUDO apt-get install -y -qq --no-install-recommends $$missing; }
 
 demo: install apache
 	$(PY) -m apachemaint.demo
 
-test: install apache
+test: install system-deps
 	$(PY) -m pytest -q
 
 # Everything but the tests marked slow.
