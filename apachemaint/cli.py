@@ -4,6 +4,7 @@ ApacheMaintError and leave as one ``FILE:LINE: message`` line on stderr."""
 from __future__ import annotations
 
 import sys
+from datetime import UTC
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Optional
@@ -207,11 +208,11 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Is the site in maintenance? Exit 0 when up, 3 when down, 2 on errors."""
     import json
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from . import maintenance
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     states = [s.as_dict(now) for s in maintenance.status(_targets(docroot, vhost))]
     if as_json:
         print(json.dumps(states if len(states) > 1 else states[0], indent=2))
@@ -234,12 +235,12 @@ def render(reason: Reason = None, until: Until = None, template: Template = None
            output: Annotated[str, typer.Option("-o", "--output", help="File to write, or - for stdout.")] = "-",
            ) -> None:
     """Render the maintenance page only."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from . import page
     from .safewrite import write_atomic
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     html = page.render_html(reason or "", page.parse_until(until, now), now, template,
                             lang=lang or page.DEFAULT_LANG, refresh=refresh)
     if output == "-":

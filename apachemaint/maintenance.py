@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import block, page, reader, vhosts
@@ -98,7 +98,7 @@ def _who() -> str:
 def down(targets: list[Target], *, reason: str = "", until: str | None = None, template: Path | None = None,
          bypass: bool = False, now: datetime | None = None, lang: str = page.DEFAULT_LANG,
          refresh: bool = False) -> DownResult:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     parsed = page.parse_until(until, now)
     html = page.render_html(reason, parsed, now, template, lang=lang, refresh=refresh)
     result = DownResult(targets, html, 0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -53,7 +53,7 @@ def parse_until(text: str | None, now: datetime) -> Until | None:
         hour, minute = int(m.group(1)), int(m.group(2))
         if hour > 23 or minute > 59:
             raise InvalidOption(f"--until {text!r}: not a time of day")
-        at = now.astimezone(timezone.utc).replace(hour=hour, minute=minute, second=0, microsecond=0)
+        at = now.astimezone(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
         if at <= now:
             at += timedelta(days=1)
         return Until(_show(at), at)
@@ -62,7 +62,7 @@ def parse_until(text: str | None, now: datetime) -> Until | None:
     except ValueError:
         return Until(text, None)
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     if at <= now:
         raise InvalidOption(f"--until {text!r} is in the past")
     return Until(_show(at), at)
@@ -74,7 +74,7 @@ def _iso(at: datetime) -> str:
 
 
 def _show(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @lru_cache(maxsize=1)

@@ -8,10 +8,9 @@ holding either file wins, ``.apachemaint.toml`` before ``pyproject.toml``.  A re
 """
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tomllib
 
 from .errors import ApacheMaintError
 from .findings import FORMATS, Severity

@@ -88,3 +88,17 @@ def backend(httpserver: HTTPServer) -> HTTPServer:
     httpserver.expect_request(re.compile(".*")).respond_with_handler(
         lambda request: Response(f"backend:{request.path}", content_type="text/plain"))
     return httpserver
+
+
+def serve_patched_proxy(apache_factory, backend, root: Path, **given):
+    """fixtures/served/proxy.conf, patched with `given` block options, served by a real Apache
+    in front of `backend`; returns (conf, docroot, apache). The docroot is root/www."""
+    from apachemaint import patch as patching
+
+    docroot = root / "www"
+    docroot.mkdir(exist_ok=True)
+    conf = root / "proxy.conf"
+    shutil.copy(Path(__file__).resolve().parent.parent / "fixtures" / "served" / "proxy.conf", conf)
+    patching.apply([patching.plan(conf, given)], configtest=False)
+    apache = apache_factory([conf], defines={"DOCROOT": str(docroot), "BACKEND_PORT": str(backend.port)})
+    return conf, docroot, apache

@@ -3,6 +3,7 @@ shared corpus of real-world configs when it is present (it is in CI, not in a us
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,10 @@ def corpus_params() -> list:
 
 def fixture_params() -> list:
     return [pytest.param(p, id=str(p.relative_to(FIXTURES))) for p in fixture_files()]
+
+
+def debian_tree(dest: Path, variant: str = "etc-apache2") -> Path:
+    """A private copy of one of the fixture Debian trees (links kept), safe to patch."""
+    tree = dest / variant
+    shutil.copytree(FIXTURES / "debian" / variant, tree, symlinks=True)
+    return tree

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from chromium import Browser, find_binary
-from corpus import FIXTURES
+from conftest import serve_patched_proxy
 
 from apachemaint import maintenance
-from apachemaint import patch as patching
 
 pytestmark = [pytest.mark.apache, pytest.mark.browser]
 
@@ -85,12 +83,7 @@ def tab(browser):
 @pytest.fixture
 def site(apache_factory, backend, served_tmp_path):
     """A patched proxy vhost in front of the recording backend; `site.down(**kw)` starts maintenance."""
-    docroot = served_tmp_path / "www"
-    docroot.mkdir()
-    conf = served_tmp_path / "proxy.conf"
-    shutil.copy(FIXTURES / "served" / "proxy.conf", conf)
-    patching.apply([patching.plan(conf, {})], configtest=False)
-    apache = apache_factory([conf], defines={"DOCROOT": str(docroot), "BACKEND_PORT": str(backend.port)})
+    _, docroot, apache = serve_patched_proxy(apache_factory, backend, served_tmp_path)
 
     def down(**kw):
         return maintenance.down(maintenance.from_docroot(docroot), **kw)
@@ -131,7 +124,7 @@ def _local(at: datetime, zone: str, lang: str) -> str:
     ("en", "America/New_York", r"in about 4[45] minutes"),
 ])
 def test_local_time_with_scripts_and_the_server_text_without(site, browser, tab, lang, zone, about):
-    at = (datetime.now(timezone.utc) + timedelta(minutes=45)).replace(microsecond=0)
+    at = (datetime.now(UTC) + timedelta(minutes=45)).replace(microsecond=0)
     result = site.down(reason="upgrade", until=at.isoformat(), lang=lang)
     server_text = at.strftime("%Y-%m-%d %H:%M UTC")
     assert server_text.encode() in result.html

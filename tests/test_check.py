@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from corpus import FIXTURES, ROOT
+from corpus import FIXTURES, ROOT, debian_tree
 
 from apachemaint import block, check, server
 from apachemaint.block import BlockOptions
@@ -224,14 +224,8 @@ def test_settings_file_and_cli_precedence(tmp_path):
 
 # --- whole servers ------------------------------------------------------------------------
 
-def debian(tmp_path: Path, variant: str = "etc-apache2") -> Path:
-    tree = tmp_path / variant
-    shutil.copytree(FIXTURES / "debian" / variant, tree, symlinks=True)
-    return tree
-
-
 def test_server_check_follows_includes_and_reads_modules(tmp_path):
-    tree = debian(tmp_path, "etc-apache2-no-rewrite")
+    tree = debian_tree(tmp_path, "etc-apache2-no-rewrite")
     site = tree / "sites-available" / "shop.example.com.conf"
     site.write_text(site.read_text().replace("<VirtualHost *:80>\n", "<VirtualHost *:80>\n" + BLOCK, 1))
     result = apachemaint("check", "--config", tree / "apache2.conf", cwd=tmp_path)
@@ -250,7 +244,7 @@ def test_server_check_follows_includes_and_reads_modules(tmp_path):
 
 
 def test_missing_include_is_reported_like_apache(tmp_path):
-    tree = debian(tmp_path)
+    tree = debian_tree(tmp_path)
     ports = tree / "ports.conf"
     ports.write_text(ports.read_text() + "IncludeOptional nothing/*.conf\nInclude nope.conf\nInclude empty/*.conf\n")
     (tree / "empty").mkdir()
@@ -289,7 +283,7 @@ Define PROD
 
 
 def test_no_argument_checks_the_installed_layout(tmp_path, monkeypatch):
-    tree = debian(tmp_path)
+    tree = debian_tree(tmp_path)
     layout = server.Layout("test", tree / "apache2.conf", tree, envvars="envvars",
                            builtin_modules=server.DEBIAN_BUILTIN)
     monkeypatch.setattr(server, "LAYOUTS", (layout,))
@@ -302,7 +296,7 @@ def test_no_argument_checks_the_installed_layout(tmp_path, monkeypatch):
 
 @pytest.mark.apache
 def test_use_apachectl_agrees_with_reading_the_includes(tmp_path):
-    tree = debian(tmp_path, "etc-apache2-no-rewrite")
+    tree = debian_tree(tmp_path, "etc-apache2-no-rewrite")
     ours = server.load(tree / "apache2.conf", server.LAYOUTS[0])
     asked = server.load(tree / "apache2.conf", server.LAYOUTS[0], use_apachectl=True)
     assert asked.modules == ours.modules

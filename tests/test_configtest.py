@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from corpus import FIXTURES, SHARED_CORPUS
+from corpus import FIXTURES, SHARED_CORPUS, debian_tree
 from run_cli import apachemaint
 from test_reader import MODULE_DEPENDENT, _expected_malformed
 
@@ -86,14 +86,8 @@ def test_debian_corpus_tree_passes_apache_t_after_patching(tmp_path):
         assert cf.text.count("# BEGIN apachemaint") >= 1
 
 
-def _debian_tree(tmp_path: Path, variant: str) -> Path:
-    tree = tmp_path / variant
-    shutil.copytree(FIXTURES / "debian" / variant, tree, symlinks=True)
-    return tree
-
-
 def test_patch_through_a_sites_enabled_link_is_config_tested(tmp_path):
-    tree = _debian_tree(tmp_path, "etc-apache2")
+    tree = debian_tree(tmp_path, "etc-apache2")
     link = tree / "sites-enabled" / "shop.example.com.conf"
     real = tree / "sites-available" / "shop.example.com.conf"
     result = apachemaint("patch", "--config", tree / "apache2.conf", link, state=tmp_path / "state")
@@ -104,7 +98,7 @@ def test_patch_through_a_sites_enabled_link_is_config_tested(tmp_path):
 
 
 def test_a_patch_apache_rejects_is_rolled_back_byte_for_byte(tmp_path):
-    tree = _debian_tree(tmp_path, "etc-apache2-no-rewrite")
+    tree = debian_tree(tmp_path, "etc-apache2-no-rewrite")
     sites = sorted((tree / "sites-available").glob("*.conf"))
     before = {p: p.read_bytes() for p in sites}
     result = apachemaint("patch", "--config", tree / "apache2.conf", *sites, state=tmp_path / "state")

@@ -10,12 +10,12 @@ import time
 from collections import Counter
 
 import pytest
+from conftest import serve_patched_proxy
 from corpus import FIXTURES
 from http_client import get
 from run_cli import apachemaint
 
 from apachemaint import maintenance
-from apachemaint import patch as patching
 
 pytestmark = pytest.mark.apache
 
@@ -24,14 +24,10 @@ pytestmark = pytest.mark.apache
 def site(apache_factory, backend, served_tmp_path, monkeypatch):
     """A patched proxy vhost (fixtures/served/proxy.conf) served by a real Apache."""
     monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
-    docroot = served_tmp_path / "www"
-    (docroot / "assets").mkdir(parents=True)
-    (docroot / "assets" / "app.css").write_text("body{}\n")
-    conf = served_tmp_path / "proxy.conf"
-    shutil.copy(FIXTURES / "served" / "proxy.conf", conf)
-    patching.apply([patching.plan(conf, {"allow_paths": ("/up",)})], configtest=False)
-    monkeypatch.setenv("DOCROOT", str(docroot))  # `--vhost` resolves ${DOCROOT} as httpd does
-    apache = apache_factory([conf], defines={"DOCROOT": str(docroot), "BACKEND_PORT": str(backend.port)})
+    (served_tmp_path / "www" / "assets").mkdir(parents=True)
+    (served_tmp_path / "www" / "assets" / "app.css").write_text("body{}\n")
+    monkeypatch.setenv("DOCROOT", str(served_tmp_path / "www"))  # `--vhost` resolves ${DOCROOT} as httpd does
+    conf, docroot, apache = serve_patched_proxy(apache_factory, backend, served_tmp_path, allow_paths=("/up",))
     return type("Site", (), {"conf": conf, "docroot": docroot, "apache": apache,
                              "url": staticmethod(lambda p="/": apache.url(p))})
 
