@@ -10,16 +10,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import reader, server, suppression
+from . import reader, server, suppression, vhosts
 from .errors import ApacheMaintError
 from .findings import Finding, RuleInfo, Severity
-from .reader import CONDITIONALS, ConfigFile, Section
+from .reader import ConfigFile, Section
 from .rules import REGISTRY, UNKNOWN, ServerContext, VHostContext, run
 from .vhosts import VHost
 
 PARSE_ERROR = "AM000"
 PARSE_ERROR_SUMMARY = "file cannot be read or parsed, or an Include target is missing"
-_CONTAINERS = CONDITIONALS | {"macro"}
 
 Progress = Callable[[int, int | None], None]  # files done, total (None while still discovering)
 
@@ -44,19 +43,7 @@ def rule_infos() -> dict[str, RuleInfo]:
 
 def find_vhosts(cf: ConfigFile) -> list[tuple[VHost, list[Section]]]:
     """Every vhost with the sections around it (even those httpd would skip)."""
-    out: list[tuple[VHost, list[Section]]] = []
-
-    def visit(nodes, within: tuple[str, ...], chain: list[Section]) -> None:
-        for node in nodes:
-            if not isinstance(node, Section):
-                continue
-            if node.lname == "virtualhost":
-                out.append((VHost(node, within), chain))
-            elif node.lname in _CONTAINERS:
-                visit(node.children, within + (node.tag,), chain + [node])
-
-    visit(cf.children, (), [])
-    return out
+    return [(vh, list(vh.enclosing)) for vh in vhosts.find(cf)]
 
 
 def check_config(cf: ConfigFile, ctx: ServerContext = UNKNOWN, selection: Selection | None = None) -> list[Finding]:

@@ -32,7 +32,12 @@ _HOST_TESTS = re.compile(r"^%\{(HTTP_HOST|SERVER_NAME|HTTPS|SERVER_PORT|REQUEST_
 @dataclass
 class VHost:
     section: Section
-    within: tuple[str, ...]  # enclosing container tags, outermost first, e.g. ("<IfModule mod_ssl.c>",)
+    enclosing: tuple[Section, ...] = ()  # the containers around it, outermost first
+
+    @property
+    def within(self) -> tuple[str, ...]:
+        """The enclosing containers' tags, e.g. ("<IfModule mod_ssl.c>",)."""
+        return tuple(s.tag for s in self.enclosing)
 
     @property
     def line(self) -> int:
@@ -75,16 +80,17 @@ class VHost:
 
 
 def find(cf: ConfigFile) -> list[VHost]:
+    """Every vhost of the file, with the sections around it (even those httpd would skip)."""
     out: list[VHost] = []
 
-    def visit(nodes: list[Node], within: tuple[str, ...]) -> None:
+    def visit(nodes: list[Node], enclosing: tuple[Section, ...]) -> None:
         for node in nodes:
             if not isinstance(node, Section):
                 continue
             if node.lname == "virtualhost":
-                out.append(VHost(node, within))
+                out.append(VHost(node, enclosing))
             elif node.lname in _CONTAINERS:
-                visit(node.children, within + (node.tag,))
+                visit(node.children, enclosing + (node,))
 
     visit(cf.children, ())
     return out
