@@ -121,3 +121,11 @@ def test_reader_error_stops_patch_before_any_write(tmp_path):
     assert (good.read_bytes(), bad.read_bytes()) == before
     with pytest.raises(ConfigSyntaxError):
         reader.read(bad)
+
+
+def test_apache_rejects_the_byte_order_mark_that_am016_reports(tmp_path):
+    bom, clean = FIXTURES / "rules" / "AM016.vhost", FIXTURES / "rules" / "AM016_fp.vhost"
+    ok, out = checker(tmp_path / "bom", bom).configtest()
+    assert not ok and "Invalid command '\\xef\\xbb\\xbf#" in out
+    ok, out = checker(tmp_path / "clean", clean).configtest()
+    assert ok, out

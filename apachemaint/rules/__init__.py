@@ -29,6 +29,7 @@ from . import (
     am013_page_location,
     am014_macro,
     am015_no_docroot,
+    am016_byte_order_mark,
 )
 from .context import UNKNOWN, ServerContext, VHostContext
 
@@ -38,7 +39,8 @@ REGISTRY: dict[str, ModuleType] = {
     m.CODE: m for m in (am001_missing, am002_edited, am003_outdated, am004_legacy, am005_not_first,
                         am006_module_missing, am007_ifmodule_hides, am008_engine_off, am009_passenger,
                         am010_redirect_only, am011_page_not_servable, am012_forwarded_for,
-                        am013_page_location, am014_macro, am015_no_docroot)
+                        am013_page_location, am014_macro, am015_no_docroot,
+                        am016_byte_order_mark)
 }
 
 
