@@ -41,7 +41,6 @@ SUFFIX = ".conf.j2"
 NOT_KINDS = {"maintenance-block"}
 _HEADER = re.compile(r"\A\{#-?[ \t]*apachemaint template[ \t]*\n(.*?)-?#\}", re.DOTALL)
 _KIND = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_SYNTAX_AT = re.compile(r"Syntax error on line (\d+) of [^:]*:")
 
 # Every variable a template is given, for `new --list` and for template authors.
 VARIABLES = {
@@ -263,13 +262,9 @@ def configtest(site: Site) -> str:
 
 
 def _reason(output: str) -> str:
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and "Syntax OK" not in ln]
-    for i, line in enumerate(lines):
-        if m := _SYNTAX_AT.search(line):
-            after = lines[i + 1] if i + 1 < len(lines) else ""
-            return f"output line {m.group(1)}: {after}"
-    errors = [ln for ln in lines if ":warn]" not in ln] or lines
-    return errors[0] if errors else output.strip()
+    failure = httpd.explain(output)
+    # The scratch file's path means nothing to the user; its line is the output's line.
+    return f"output line {failure.line}: {failure.reason}" if failure.line else failure.reason
 
 
 def build(kind: str, opts: SiteOptions, templates_dir: Path | None = None, *, test: bool = True) -> Site:
@@ -358,7 +353,7 @@ def enable(site: Site, *, config: Path | None = None, force: bool = False, test:
         ok, out = srv.configtest()
         if not ok:
             raise ConfigTestFailed("the server config fails its test before any change; fix that first "
-                                   f"or use --no-configtest: {_reason(out)}", layout.main)
+                                   f"or use --no-configtest: {httpd.explain(out)}", layout.main)
     new = site.text.encode()
     saved = checkpoint.create([checkpoint.Change(path, old, new)]) if old is not None else None
     made_link = False
@@ -372,7 +367,7 @@ def enable(site: Site, *, config: Path | None = None, force: bool = False, test:
             ok, out = srv.configtest()
             if not ok:
                 raise ConfigTestFailed(f"Apache rejects the server config with the new site, which was "
-                                       f"taken away again: {_reason(out)} (the site needs: a2enmod "
+                                       f"taken away again: {httpd.explain(out)} (the site needs: a2enmod "
                                        f"{' '.join(site.modules)})", layout.main)
             tested = f"config test of {layout.main}: {out.splitlines()[-1] if out else 'Syntax OK'}"
     except ApacheMaintError:

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ApacheMaintError
@@ -69,6 +70,38 @@ def configtest(main_conf: Path, *, server_root: Path | None = None,
     except subprocess.TimeoutExpired:
         return False, f"{' '.join(cmd)} did not finish within {CONFIGTEST_TIMEOUT:.0f} s"
     return done.returncode == 0, done.stdout.decode(errors="replace").strip()
+
+
+_SYNTAX_AT = re.compile(r"Syntax error on line (\d+) of ([^:]*):")
+
+
+@dataclass(frozen=True)
+class TestFailure:
+    """Why `apache2 -t` failed, reduced to the line that says so."""
+    reason: str
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"Syntax error on line {self.line} of {self.file}: " if self.line else ""
+        return where + self.reason
+
+
+def explain(output: str) -> TestFailure:
+    """The reason in httpd's config test output, and the file and line it names.
+
+    httpd prints warnings (undefined variables and the like) first, nests "Syntax error on
+    line N of F:" once per Include level, and puts the reason after the innermost one or
+    on the next line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and "Syntax OK" not in ln]
+    for i, line in enumerate(lines):
+        found = list(_SYNTAX_AT.finditer(line))
+        if found:
+            last = found[-1]
+            reason = line[last.end():].strip() or (lines[i + 1] if i + 1 < len(lines) else "")
+            return TestFailure(reason, last.group(2), int(last.group(1)))
+    errors = [ln for ln in lines if ":warn]" not in ln] or lines
+    return TestFailure(errors[0] if errors else output.strip())
 
 
 _EXPORT = re.compile(r"\s*(export\s+)?([A-Za-z_]\w*)(?:=(.*))?\s*$")

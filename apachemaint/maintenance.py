@@ -15,7 +15,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -25,13 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import block, page, reader, vhosts
+from . import block, page, reader, server, vhosts
 from .block import BlockOptions
 from .errors import ApacheMaintError
 from .safewrite import write_atomic
 
 DEFAULT_PAGE = "system/maintenance.html"
-_VAR = re.compile(r"\$\{(\w+)\}")
 DISARM_GRACE = 1.0  # seconds between lowering the flag and removing the armed copy
 
 
@@ -70,7 +68,7 @@ def from_vhost(path: str | Path) -> list[Target]:
             if root is None:
                 raise ApacheMaintError(f"{vh.tag} has no DocumentRoot for {spec}; use --docroot", cf.path, vh.line)
             # httpd fills ${VAR} from Define and, failing that, from its environment.
-            root = _VAR.sub(lambda m: os.environ.get(m.group(1), m.group(0)), root)
+            root = server.expand(root, dict(os.environ))
             if "${" in root:
                 raise ApacheMaintError(f"DocumentRoot {root} uses a variable that is not in the environment; "
                                        "use --docroot", cf.path, vh.line)

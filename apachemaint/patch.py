@@ -176,12 +176,9 @@ def apply(plans: list[FilePlan], *, config: Path | None = None, configtest: bool
 
 
 def _first_error(output: str) -> str:
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and "Syntax OK" not in ln]
-    # Warnings (undefined variables and the like) come first but are rarely the reason.
-    lines = [ln for ln in lines if ":warn]" not in ln] or lines
-    msg = lines[0] if lines else output.strip()
-    if msg.endswith(":") and len(lines) > 1:  # httpd puts the reason on the next line
-        msg = f"{msg} {lines[1]}"
+    from .httpd import explain
+
+    msg = str(explain(output))
     if "Invalid command 'Rewrite" in msg or "Invalid command 'Header'" in msg:
         msg += " (enable mod_rewrite and mod_headers: a2enmod rewrite headers)"
     return msg

@@ -77,7 +77,7 @@ class Server:
 
 
 _RUNTIME_DIRS = {"APACHE_RUN_DIR", "APACHE_LOCK_DIR", "APACHE_LOG_DIR"}
-_VAR = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
+VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")  # httpd's ${NAME}, from Define or the environment
 
 
 class _runtime_env:
@@ -97,11 +97,8 @@ class _runtime_env:
 
 
 def expand(value: str, variables: dict[str, str]) -> str:
-    return _VAR.sub(lambda m: variables.get(m.group(1), m.group(0)), value)
-
-
-def _expand(value: str, variables: dict[str, str]) -> str:  # kept for older callers
-    return expand(value, variables)
+    """``value`` with every ${NAME} that ``variables`` knows filled in; the rest left as is."""
+    return VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), value)
 
 
 def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool = False,

@@ -19,6 +19,11 @@ def patched(text: str | bytes, **given) -> tuple[reader.ConfigFile, str, list]:
     return cf, new, results
 
 
+def first_block(text: str) -> block.Found:
+    cf = reader.parse(text.encode())
+    return block.find_managed(cf, vhosts.find(cf)[0].section)[0]
+
+
 PROXY = "<VirtualHost *:80>\n    ServerName a\n    ProxyPass / http://127.0.0.1:3000/\n</VirtualHost>\n"
 
 
@@ -56,8 +61,7 @@ def test_patching_twice_changes_nothing():
 def test_recorded_options_are_kept_and_given_ones_replace_them():
     _, once, _ = patched(PROXY, allow_paths=("/up",), retry_after=60)
     _, again, results = patched(once, allow_ips=("203.0.113.0/24",))
-    found = block.find_managed(reader.parse(again.encode()), vhosts.find(reader.parse(again.encode()))[0].section)
-    assert found[0].marker.options == BlockOptions(allow_paths=("/up",), retry_after=60,
+    assert first_block(again).marker.options == BlockOptions(allow_paths=("/up",), retry_after=60,
                                                    allow_ips=("203.0.113.0/24",))
     assert results[0].action is Action.RECONFIGURED
     assert again.count("# BEGIN apachemaint") == 1
@@ -66,16 +70,14 @@ def test_recorded_options_are_kept_and_given_ones_replace_them():
 def test_hand_edited_block_is_detected_and_replaced_in_place():
     _, once, _ = patched(PROXY)
     edited = once.replace("[R=503,L]", "[R=302,L]")
-    cf = reader.parse(edited.encode())
-    assert block.state_of(block.find_managed(cf, vhosts.find(cf)[0].section)[0]) is State.EDITED
+    assert block.state_of(first_block(edited)) is State.EDITED
     _, fixed, results = patched(edited)
     assert fixed == once and results[0].action is Action.REWRITTEN
 
 
 def test_reindenting_the_block_is_not_an_edit():
     _, once, _ = patched(PROXY)
-    cf = reader.parse(once.replace("    Rewrite", "  Rewrite").encode())
-    assert block.state_of(block.find_managed(cf, vhosts.find(cf)[0].section)[0]) is State.CURRENT
+    assert block.state_of(first_block(once.replace("    Rewrite", "  Rewrite"))) is State.CURRENT
 
 
 def test_outdated_block_is_replaced():
@@ -87,8 +89,7 @@ def test_outdated_block_is_replaced():
     lines = once.splitlines(True)
     body_end = next(i for i, ln in enumerate(lines) if "# END apachemaint" in ln)
     old = "".join([lines[0], old_begin + "\n"] + [f"    {ln}\n" for ln in old_body] + lines[body_end:])
-    cf = reader.parse(old.encode())
-    assert block.state_of(block.find_managed(cf, vhosts.find(cf)[0].section)[0]) is State.OUTDATED
+    assert block.state_of(first_block(old)) is State.OUTDATED
     _, fixed, results = patched(old)
     assert fixed == once and results[0].action is Action.UPDATED
 

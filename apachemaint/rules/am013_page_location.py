@@ -19,9 +19,9 @@ Fails::
 Passes: the same vhost with one ``DocumentRoot /srv/app/current/public``.
 """
 import os
-import re
 
 from ..findings import Severity
+from ..server import VARIABLE
 from .scope import vhost_level
 
 CODE = "AM013"
@@ -29,7 +29,6 @@ SUMMARY = "flag path in the block disagrees with where `down` writes the page"
 SEVERITY = Severity.ERROR
 
 _DOCROOT = "%{DOCUMENT_ROOT}"
-_VAR = re.compile(r"\$\{(\w+)\}")
 
 
 def check(ctx):
@@ -47,7 +46,7 @@ def check(ctx):
                               "looks; keep one")
         return
     value = top[0].args[0]
-    names = _VAR.findall(value)
+    names = VARIABLE.findall(value)
     # down fills ${VAR} from its own environment only; httpd takes a Define first.
     defined = [n for n in names if n in ctx.server.defined
                and os.environ.get(n) != ctx.server.defined[n]]
