@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import reader, server, suppression, vhosts
+from . import forked, reader, server, suppression, vhosts
 from .errors import ApacheMaintError
 from .findings import Finding, RuleInfo, Severity
 from .reader import ConfigFile, Section
@@ -46,9 +46,12 @@ def find_vhosts(cf: ConfigFile) -> list[tuple[VHost, list[Section]]]:
     return [(vh, list(vh.enclosing)) for vh in vhosts.find(cf)]
 
 
-def check_config(cf: ConfigFile, ctx: ServerContext = UNKNOWN, selection: Selection | None = None) -> list[Finding]:
+def check_config(cf: ConfigFile, ctx: ServerContext = UNKNOWN, selection: Selection | None = None,
+                 rules: dict | None = None) -> list[Finding]:
+    """Findings for every vhost of one file; ``rules`` is ``selection.rules()``, worked out
+    once by callers that check many files."""
     selection = selection or Selection()
-    rules = selection.rules()
+    rules = selection.rules() if rules is None else rules
     findings: list[Finding] = []
     try:
         for vh, chain in find_vhosts(cf):
@@ -77,11 +80,13 @@ def check_files(paths: Iterable[str | Path], *, config: Path | None = None, dete
         servers = server.detect(paths)
     contexts: dict[int, ServerContext] = {}
     findings: list[Finding] = []
+    selection = selection or Selection()
+    rules = selection.rules()
     for n, path in enumerate(paths, 1):
         srv = servers.get(path)
         ctx = UNKNOWN if srv is None else contexts.setdefault(id(srv), ServerContext.from_server(srv))
         try:
-            findings.extend(check_config(reader.read(path), ctx, selection))
+            findings.extend(check_config(reader.read(path), ctx, selection, rules))
         except ApacheMaintError as exc:
             findings.append(_parse_error(exc, str(path)))
         if progress:
@@ -111,11 +116,18 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
     srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen)
     ctx = ServerContext.from_server(srv)
     findings = [_parse_error(exc, exc.file or str(main)) for exc in srv.errors]
-    total = len(srv.configs)
-    for n, cf in enumerate(srv.configs.values(), 1):
-        findings.extend(check_config(cf, ctx, selection))
+    configs = list(srv.configs.values())
+    selection = selection or Selection()
+    rules = selection.rules()
+    checked = 0
+
+    def done(n: int) -> None:
+        nonlocal checked
+        checked += n
         if progress:
-            progress(n, total)
+            progress(checked, len(configs))
+
+    findings += forked.map_split(lambda cf: check_config(cf, ctx, selection, rules), configs, done=done)
     return sorted(findings)
 
 

@@ -3,6 +3,7 @@ function, prints, and exits with one of the codes below.  Core errors arrive as
 ApacheMaintError and leave as one ``FILE:LINE: message`` line on stderr."""
 from __future__ import annotations
 
+import gc
 import sys
 from datetime import UTC
 from functools import wraps
@@ -46,6 +47,10 @@ def _version(value: bool) -> None:
 def main(version: Annotated[Optional[bool], typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None) -> None:
     """Put web applications behind Apache httpd into maintenance mode, safely."""
+    # One command is a short run that may build a large tree of acyclic nodes (10,000 vhost
+    # files are ~350,000): the cyclic collector would only rescan it every few thousand
+    # allocations, which measured 2.5x the reading time of `check --config`.
+    gc.disable()
 
 
 Files = Annotated[list[Path], typer.Argument(help="Vhost files (a sites-enabled link is followed to its file).")]
@@ -499,3 +504,29 @@ def new(
     else:
         sys.stdout.write(site.text)
         print(site.tested, file=sys.stderr)
+
+
+def entry() -> None:
+    """The ``apachemaint`` program: the app, then an exit that skips freeing every object.
+
+    A server-wide ``check`` holds hundreds of thousands of nodes; the interpreter's orderly
+    teardown frees them one by one, which measured 0.7 s of a 2.7 s run at 10,000 vhosts.
+    Output is flushed first, and nothing else is pending at that point (every write is
+    already renamed into place and fsynced).
+    """
+    import os
+
+    try:
+        app(prog_name="apachemaint")
+        code = EXIT_OK
+    except SystemExit as exc:
+        code = exc.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # e.g. `apachemaint check | head`: the reader has gone
+        pass
+    os._exit(code or 0)

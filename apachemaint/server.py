@@ -49,7 +49,7 @@ class Server:
     main: Path
     server_root: Path
     env: dict[str, str] = field(default_factory=dict)
-    files: set[Path] = field(default_factory=set)  # real paths of main and every included file
+    files: set[str] = field(default_factory=set)  # real paths of main and every included file
     configs: dict[str, ConfigFile] = field(default_factory=dict)  # as included, in httpd's order
     modules: set[str] = field(default_factory=set)
     defines: set[str] = field(default_factory=set)  # names <IfDefine> tests
@@ -61,7 +61,7 @@ class Server:
     errors: list[ApacheMaintError] = field(default_factory=list)
 
     def includes(self, path: Path) -> bool:
-        return Path(os.path.realpath(path)) in self.files
+        return os.path.realpath(path) in self.files
 
     def expand(self, value: str) -> str:
         return expand(value, self.variables)
@@ -130,27 +130,43 @@ def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool 
     return server
 
 
+# The directives that change what the rest of the walk reads or knows.
+_WALKED = frozenset({"loadmodule", "serverroot", "define", "undefine", "include", "includeoptional"})
+
+
 class _Walker:
     def __init__(self, server: Server, on_file: Callable[[str], None] | None):
         self.server = server
         self.follow = True
         self.on_file = on_file
-        self._globs: dict[str, list[Path]] = {}
+        self._globs: dict[str, list[str] | str] = {}
+        self._folders: dict[str, str] = {}  # folder -> its real path
 
-    def visit(self, path: Path, depth: int) -> None:
+    def real(self, path: str) -> str:
+        """os.path.realpath, with each folder resolved once: a glob names thousands of files
+        in one folder, and realpath costs a stat per path component."""
+        folder, name = os.path.split(path)
+        real_folder = self._folders.get(folder)
+        if real_folder is None:
+            real_folder = self._folders[folder] = os.path.realpath(folder)
+        full = os.path.join(real_folder, name)
+        return os.path.realpath(full) if os.path.islink(full) else full
+
+    def visit(self, path: str | Path, depth: int) -> None:
         srv = self.server
-        real = Path(os.path.realpath(path))
+        path = str(path)
+        real = self.real(path)
         if real in srv.files or depth > 32:
             return
         srv.files.add(real)
         if self.on_file:
-            self.on_file(str(path))
+            self.on_file(path)
         try:
             cf = reader.read(path)
         except ApacheMaintError as exc:
             srv.errors.append(exc)
             return
-        srv.configs[str(path)] = cf
+        srv.configs[path] = cf
         self.nodes(cf, cf.children, depth, in_section=False)
 
     def nodes(self, cf: ConfigFile, nodes: list, depth: int, in_section: bool) -> None:
@@ -173,7 +189,7 @@ class _Walker:
         srv, name = self.server, d.lname
         if not in_section:
             srv.server_level.append(d)
-        if not d.args:
+        if name not in _WALKED or not d.args:
             return
         if name == "loadmodule":
             srv.modules.add(module_key(d.args[0]))
@@ -197,26 +213,27 @@ class _Walker:
             for target in targets:
                 self.visit(target, depth + 1)
 
-    def targets(self, pattern: str) -> list[Path] | str:
+    def targets(self, pattern: str) -> list[str] | str:
         """The files an Include names, or httpd's message when there are none."""
         if pattern not in self._globs:
             self._globs[pattern] = _include_targets(pattern, self.server.server_root)
         return self._globs[pattern]
 
 
-def _include_targets(pattern: str, server_root: Path) -> list[Path] | str:
+def _include_targets(pattern: str, server_root: Path) -> list[str] | str:
     p = Path(pattern)
     if not p.is_absolute():
         p = server_root / p
     if glob.has_magic(str(p)):
         if not p.parent.is_dir() and not glob.has_magic(str(p.parent)):
             return f"Include/IncludeOptional: Could not open directory {p.parent}: No such file or directory"
-        found = [Path(m) for m in sorted(glob.glob(str(p))) if os.path.isfile(m)]
+        found = [m for m in sorted(glob.glob(str(p))) if os.path.isfile(m)]
         return found or f"Include/IncludeOptional: No matches for the wildcard '{p.name}' in '{p.parent}', failing"
     if p.is_dir():
-        return sorted(c for c in p.rglob("*") if c.is_file())
+        # Path order (part by part) is httpd's: each folder sorted, sub-folders where they sort.
+        return [str(c) for c in sorted(c for c in p.rglob("*") if c.is_file())]
     if p.is_file():
-        return [p]
+        return [str(p)]
     return f"Could not open configuration file {p}: No such file or directory"
 
 

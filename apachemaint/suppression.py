@@ -18,6 +18,8 @@ Span = tuple[int, int, frozenset[str]]  # first line, last line, codes ("ALL" fo
 
 def spans(cf: ConfigFile) -> list[Span]:
     out: list[Span] = []
+    if "apachemaint:" not in cf.text:  # most files: no need to walk them
+        return out
 
     def visit(nodes: list[Node]) -> None:
         pending: frozenset[str] | None = None

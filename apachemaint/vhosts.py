@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from .block import BEGIN, END
 from .reader import CONDITIONALS, Comment, ConfigFile, Directive, Node, Section, walk
@@ -16,11 +17,11 @@ from .reader import CONDITIONALS, Comment, ConfigFile, Directive, Node, Section,
 # Sections that may hold vhosts without being vhosts themselves.
 _CONTAINERS = CONDITIONALS | {"macro"}
 
-# Directives that hand a request to something other than a redirect.
-_SERVES = re.compile(
-    r"^(proxypass|proxypassmatch|passenger\w*|rails\w*|rack\w*|wsgiscriptalias\w*|wsgihandlerscript|"
-    r"scriptalias\w*|alias|aliasmatch|sethandler|addhandler|fallbackresource|jkmount|"
-    r"fastcgi\w*|fcgidwrapper|action)$")
+# Directives that hand a request to something other than a redirect: these names, and every
+# name that starts with one of the prefixes.
+_SERVES = frozenset({"proxypass", "proxypassmatch", "wsgihandlerscript", "alias", "aliasmatch", "sethandler",
+                     "addhandler", "fallbackresource", "jkmount", "fcgidwrapper", "action"})
+_SERVES_PREFIX = ("passenger", "rails", "rack", "wsgiscriptalias", "scriptalias", "fastcgi")
 
 # Patterns that match every URL path.
 _CATCH_ALL = {"^", "^/", ".*", "^.*", "^.*$", "(.*)", "^(.*)", "^(.*)$", "^/(.*)", "^/(.*)$",
@@ -51,8 +52,10 @@ class VHost:
     def in_macro(self) -> bool:
         return any(t.lower().startswith("<macro") for t in self.within)
 
-    def own_children(self) -> list[Node]:
-        """The vhost's top-level nodes, less any managed block (which is ours, not the site's)."""
+    # What rules ask of a vhost is computed once: a server-wide check asks it of every vhost,
+    # several rules each.
+    @cached_property
+    def _own(self) -> list[Node]:
         out, inside = [], False
         for node in self.section.children:
             if isinstance(node, Comment) and node.text.startswith(BEGIN):
@@ -63,8 +66,18 @@ class VHost:
                 out.append(node)
         return out
 
+    def own_children(self) -> list[Node]:
+        """The vhost's top-level nodes, less any managed block (which is ours, not the site's)."""
+        return self._own
+
     def directives(self) -> Iterator[Directive]:
-        return (n for n in walk(self.own_children()) if isinstance(n, Directive))
+        """Every directive of the vhost at any depth, less the managed block's, in file order."""
+        return (n for n in walk(self._own) if isinstance(n, Directive))
+
+    @cached_property
+    def redirect_only(self) -> bool:
+        """True when every request to this vhost is answered with a redirect."""
+        return _redirect_only(self)
 
     def first(self, name: str) -> Directive | None:
         """The vhost's own (top-level) directive of that name."""
@@ -139,10 +152,9 @@ def _excludes_path(cond: Directive) -> bool:
             and cond.args[1].startswith("!"))
 
 
-def redirect_only(vh: VHost) -> bool:
-    """True when every request to this vhost is answered with a redirect."""
+def _redirect_only(vh: VHost) -> bool:
     for d in vh.directives():
-        if _SERVES.match(d.lname):
+        if d.lname in _SERVES or d.lname.startswith(_SERVES_PREFIX):
             return False
         if d.lname == "rewriterule" and not _is_redirect_rule(d) and d.args[1:2] != ["-"]:
             return False

@@ -235,3 +235,13 @@ def test_regressions_keep_their_properties(path):
     data = path.read_bytes()
     check_reader(data)
     check_patch(data)
+
+
+ARG_TEXT = st.text(alphabet=st.sampled_from(list(" \t\x0b\x0c\r\n\x1c\x1f\xa0\u2003\"'\\abc=[]/")), max_size=40)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(ARG_TEXT)
+def test_the_fast_word_split_agrees_with_httpds_rules(raw):
+    # split_words takes str.split() for plain text; the character loop is httpd's rule.
+    assert reader.split_words(raw) == reader._split_quoted(raw)

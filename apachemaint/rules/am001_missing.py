@@ -9,7 +9,6 @@ Fails::
 Passes: the same vhost after ``apachemaint patch`` (a ``# BEGIN apachemaint`` block first).
 """
 from ..findings import Severity
-from ..vhosts import redirect_only
 
 CODE = "AM001"
 SUMMARY = "vhost has no maintenance block"
@@ -19,6 +18,6 @@ FIXABLE = True  # `check --fix` runs patch on it
 
 def check(ctx):
     vh = ctx.vhost
-    if ctx.managed or ctx.legacy or redirect_only(vh):
+    if ctx.managed or ctx.legacy or vh.redirect_only:
         return
     yield vh.line, f"{vh.tag} has no maintenance block (run: apachemaint patch {ctx.cf.path})"

@@ -21,8 +21,8 @@ Passes: the same vhost once mod_rewrite is loaded, or the rules without the wrap
 """
 from ..conditions import module_key
 from ..findings import Severity
-from ..reader import Section, walk
-from .scope import holds_maintenance
+from ..reader import Section
+from .scope import MAINTENANCE_WORDS, holds_maintenance
 
 CODE = "AM007"
 SUMMARY = "maintenance rules hidden by <IfModule> of a module that is not loaded"
@@ -33,7 +33,7 @@ _GUARDS = {"rewrite", "headers"}
 
 
 def check(ctx):
-    if not ctx.server.known:
+    if not ctx.server.known or not ctx.mentions(*MAINTENANCE_WORDS):
         return
     for outer in ctx.enclosing:
         if (outer.lname == "ifmodule" and not ctx.server.holds(outer)
@@ -42,7 +42,7 @@ def check(ctx):
             yield outer.line, (f"{outer.tag} does not hold (module not loaded): the vhost at line "
                                f"{ctx.vhost.line} and its maintenance rules are skipped without an error")
             return
-    for node in walk(ctx.vhost.section.children):
+    for node in ctx.nodes:
         if (isinstance(node, Section) and node.lname == "ifmodule" and not ctx.server.holds(node)
                 and holds_maintenance(node)):
             yield node.line, (f"{node.tag} does not hold (module not loaded): the maintenance rules "

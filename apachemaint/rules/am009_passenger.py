@@ -14,7 +14,7 @@ Fails::
 Passes: the same vhost with ``PassengerHighPerformance off`` (the default).
 """
 from ..findings import Severity
-from ..reader import Directive, walk
+from ..reader import Directive
 
 CODE = "AM009"
 SUMMARY = "PassengerHighPerformance on: rewrite rules (and the block) are ignored"
@@ -30,7 +30,7 @@ def check(ctx):
     if ctx.maintenance_start is None:
         return
     found = False
-    for node in walk(ctx.vhost.section.children):
+    for node in ctx.nodes:
         if _on(node):
             found = True
             yield node.line, ("PassengerHighPerformance on: Passenger bypasses mod_rewrite, so the "

@@ -11,7 +11,6 @@ Reported::
 Not reported: any vhost that serves files or proxies.
 """
 from ..findings import Severity
-from ..vhosts import redirect_only
 
 CODE = "AM010"
 SUMMARY = "redirect-only vhost: not applicable"
@@ -19,5 +18,5 @@ SEVERITY = Severity.INFO
 
 
 def check(ctx):
-    if redirect_only(ctx.vhost) and not ctx.managed:
+    if ctx.vhost.redirect_only and not ctx.managed:
         yield ctx.vhost.line, f"{ctx.vhost.tag} only redirects; no maintenance block needed"

@@ -22,7 +22,7 @@ Passes: the same vhost with ``Require all granted`` on ``/srv/app/public``.
 import os
 
 from ..findings import Severity
-from ..reader import Directive, Section, walk
+from ..reader import Directive, Section
 from ..server import expand
 from .scope import vhost_level
 
@@ -69,7 +69,7 @@ def _docroot(ctx) -> tuple[str, int] | None:
 def _access(ctx, folder: str) -> tuple[str | None, Section | None]:
     """The Require verdict for ``folder``: sections merge shortest path first, the vhost's
     after the server's, and the last one that says something wins."""
-    own = [n for n in walk(ctx.vhost.section.children) if isinstance(n, Section)]
+    own = [n for n in ctx.nodes if isinstance(n, Section)]
     candidates = []
     for order, sec in enumerate(list(ctx.server.directories) + own):
         if sec.lname != "directory" or not sec.args or sec.args[0] == "~":

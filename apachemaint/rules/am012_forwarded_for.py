@@ -20,7 +20,7 @@ Passes::
 import re
 
 from ..findings import Severity
-from .scope import chains, is_maintenance_rule, vhost_level
+from .scope import MAINTENANCE_WORDS, chains, is_maintenance_rule, vhost_level
 
 CODE = "AM012"
 SUMMARY = "allow-list trusts X-Forwarded-For/X-Real-IP (spoofable) instead of mod_remoteip"
@@ -31,6 +31,8 @@ _HEADER = re.compile(r"%\{HTTP:(X-Forwarded-For|X-Real-IP)\}|\b(?:req|http|req_n
 
 
 def check(ctx):
+    if not (ctx.mentions("x-forwarded-for", "x-real-ip") and ctx.mentions(*MAINTENANCE_WORDS)):
+        return
     for conds, rule in chains(list(vhost_level(ctx))):
         if not (is_maintenance_rule(rule) or any(is_maintenance_rule(c) for c in conds)):
             continue

@@ -11,22 +11,18 @@ import re
 from collections.abc import Iterator
 
 from ..block import BEGIN
-from ..reader import CONDITIONALS, Comment, Directive, Node, Section, walk
+from ..reader import Comment, Directive, Node, Section, walk
 
 _LONG_FLAGS = {"last": "l", "proxy": "p", "redirect": "r", "end": "end", "forbidden": "f", "gone": "g"}
 MAINTENANCE = re.compile(r"maintenance", re.IGNORECASE)
+# Every maintenance rule's text holds one of these words (a marker, a page, a 503): a vhost
+# whose text holds none needs no walk to find one.
+MAINTENANCE_WORDS = ("maintenance", "503", "apachemaint")
 
 
-def vhost_level(ctx) -> Iterator[Directive]:
+def vhost_level(ctx) -> list[Directive]:
     """The vhost's server-context directives, file order, through the conditionals that hold."""
-    def visit(nodes: list[Node]) -> Iterator[Directive]:
-        for node in nodes:
-            if isinstance(node, Directive):
-                yield node
-            elif isinstance(node, Section) and node.lname in CONDITIONALS and ctx.server.holds(node):
-                yield from visit(node.children)
-
-    return visit(ctx.vhost.section.children)
+    return ctx.level
 
 
 def in_managed_block(ctx, node: Node) -> bool:
@@ -52,7 +48,8 @@ def is_maintenance_rule(node: Node) -> bool:
     if not isinstance(node, Directive):
         return False
     if node.lname in ("rewriterule", "rewritecond"):
-        return bool(MAINTENANCE.search(node.raw_args)) or rule_flags(node).get("r") == "503"
+        return bool(MAINTENANCE.search(node.raw_args)) or (
+            "503" in node.raw_args and rule_flags(node).get("r") == "503")
     return node.lname == "errordocument" and node.args[:1] == ["503"]
 
 
