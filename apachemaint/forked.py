@@ -26,7 +26,8 @@ def map_split(fn: Callable[[T], list[R]], items: Sequence[T], *, min_items: int 
 
     ``done(n)`` is called as this process finishes items (the child's count arrives at
     the end, all at once)."""
-    if len(items) < (MIN_ITEMS if min_items is None else min_items) or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+    small = len(items) < (MIN_ITEMS if min_items is None else min_items)
+    if small or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
         return _run(fn, items, done)
     half = len(items) // 2
     read_fd, write_fd = os.pipe()
