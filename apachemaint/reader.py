@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -195,6 +196,11 @@ def _section_head(text: str) -> tuple[str, str]:
     return name, rest[:gt].strip(" \t")
 
 
+# Directive names repeat across a server (every vhost has its ServerName): one shared string
+# per name and per lower-cased name saves memory and allocations.
+_LOWER: dict[str, str] = {}
+
+
 def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
     text = data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
     root: list[Node] = []
@@ -231,8 +237,9 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
             out.append(Comment(line, start, pos, t))
         elif t[0] != "<":
             words = t.split(None, 1)
-            name = words[0]
-            out.append(Directive(line, start, pos, name, words[1] if len(words) > 1 else "", name.lower()))
+            name = sys.intern(words[0])
+            lname = _LOWER.get(name) or _LOWER.setdefault(name, sys.intern(name.lower()))
+            out.append(Directive(line, start, pos, name, words[1] if len(words) > 1 else "", lname))
         elif t[1:2] == "/":
             _close(t, line, pos, start, stack, path)
             out = stack[-1].children if stack else root
