@@ -5,6 +5,19 @@ included by glob or by whole directory (``Include conf.d/``), where a ``.bak`` n
 vhost would be loaded as config.  The folder is ``$APACHEMAINT_STATE_DIR/checkpoints``
 (default ``/var/lib/apachemaint`` for root, ``$XDG_STATE_HOME/apachemaint`` otherwise), one
 sub-folder per run with a ``manifest.json``; ``apachemaint restore`` puts the files back.
+
+A backup is a hard link to the original file where the checkpoint folder is on the same
+filesystem: every write of apachemaint renames a new file over its target and never
+changes the old inode, so once the patch is written the link is the only name of the
+untouched original, with its own mode and owner, and costs neither a copy nor a write.
+Before relying on a link, ``create`` reads it back and compares it with the bytes the
+patch was planned from; on any difference, a third name of the file (a hard link the user
+keeps elsewhere could edit it in place) or ``OSError`` (another filesystem,
+``fs.protected_hardlinks``) the backup is a copy of those bytes instead, mode 0600.  Only
+``manifest.json`` (written last, once every backup is durable) makes a checkpoint one:
+a folder without it is ignored, and removed when ``create`` fails.  The manifest format
+is the same for links and copies; ``restore`` checks each backup against the manifest's
+``sha256_before`` either way.
 """
 from __future__ import annotations
 
@@ -16,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ApacheMaintError
-from .safewrite import write_atomic
+from .safewrite import sync_paths, write_atomic, write_many
 
 
 def state_dir() -> Path:
@@ -40,6 +53,29 @@ class Change:
 
 
 def create(changes: list[Change]) -> Path:
+    """Save the original of every change in a new checkpoint folder; returns the folder."""
+    folder = _new_folder()
+    try:
+        entries, copies, links = [], [], []
+        for i, ch in enumerate(changes, 1):
+            name = f"{i:04d}-{ch.path.name}"
+            if _link(ch.path, folder / name, ch.before):
+                links.append(folder / name)
+            else:
+                copies.append((folder / name, ch.before))
+            entries.append({"path": str(ch.path), "backup": name,
+                            "sha256_before": _sha(ch.before), "sha256_after": _sha(ch.after)})
+        write_many(copies, mode=0o600)
+        sync_paths([*links, folder, folder.parent])  # the links and the folder itself survive a crash
+        manifest = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": entries}
+        write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2).encode(), mode=0o600)
+    except BaseException:
+        _remove(folder)
+        raise
+    return folder
+
+
+def _new_folder() -> Path:
     root = state_dir() / "checkpoints"
     try:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -49,21 +85,53 @@ def create(changes: list[Change]) -> Path:
             folder = root / f"{stamp}-{n}"
             try:
                 folder.mkdir(mode=0o700)
-                break
+                return folder
             except FileExistsError:
                 n += 1
     except OSError as exc:
         raise ApacheMaintError(f"cannot create a checkpoint: {exc.strerror} "
                                "(set APACHEMAINT_STATE_DIR to a writable folder)", root) from None
-    entries = []
-    for i, ch in enumerate(changes, 1):
-        name = f"{i:04d}-{ch.path.name}"
-        write_atomic(folder / name, ch.before, mode=0o600)
-        entries.append({"path": str(ch.path), "backup": name,
-                        "sha256_before": _sha(ch.before), "sha256_after": _sha(ch.after)})
-    manifest = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": entries}
-    write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2).encode(), mode=0o600)
-    return folder
+
+
+def _link(original: Path, backup: Path, before: bytes) -> bool:
+    """Hard-link ``original`` as ``backup`` if it still holds exactly ``before`` and has no
+    other name (one the user could edit in place, which would change the backup too)."""
+    try:
+        os.link(original, backup, follow_symlinks=False)
+    except OSError:
+        return False
+    try:
+        fd = os.open(backup, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            same = st.st_nlink == 2 and st.st_size == len(before) and _read_all(fd, len(before)) == before
+        finally:
+            os.close(fd)
+    except OSError:
+        same = False
+    if not same:
+        os.unlink(backup)
+    return same
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    chunks, total = [], 0
+    while True:
+        chunk = os.read(fd, max(size - total, 0) + 1)  # one byte more, to see a file that grew
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+
+
+def _remove(folder: Path) -> None:
+    """Best effort: a failed create must report its own error, not one from cleaning up."""
+    try:
+        for child in folder.iterdir():
+            child.unlink()
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def all_checkpoints() -> list[Path]:
@@ -91,8 +159,11 @@ def restore(checkpoint: Path | None = None, *, force: bool = False) -> list[Path
         raise ApacheMaintError(f"not a readable checkpoint: {exc}", checkpoint) from None
     plans = []
     for entry in manifest["files"]:
-        path = Path(entry["path"])
-        backup = (checkpoint / entry["backup"]).read_bytes()
+        path, backup_path = Path(entry["path"]), checkpoint / entry["backup"]
+        backup = backup_path.read_bytes()
+        if _sha(backup) != entry["sha256_before"]:
+            raise ApacheMaintError("backup no longer holds the bytes saved before the patch; "
+                                   "not restored", backup_path)
         try:
             now = path.read_bytes()
         except FileNotFoundError:
@@ -101,6 +172,6 @@ def restore(checkpoint: Path | None = None, *, force: bool = False) -> list[Path
             raise ApacheMaintError("changed since apachemaint patched it; not restored "
                                    "(use --force to restore anyway)", path)
         plans.append((path, backup))
-    for path, backup in plans:
-        write_atomic(path, backup)
+    write_many(plans)
     return [p for p, _ in plans]
+

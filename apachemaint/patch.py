@@ -13,9 +13,9 @@ from pathlib import Path
 
 from . import block, checkpoint, reader, server, vhosts
 from .block import BlockOptions, State
-from .errors import ApacheMaintError, ConfigTestFailed
+from .errors import ApacheMaintError, ConfigTestFailed, UnsafeWrite
 from .reader import Blank, ConfigFile
-from .safewrite import resolve_link, write_atomic
+from .safewrite import PartialWrite, resolve_link, write_many
 
 
 class Action(Enum):
@@ -83,7 +83,7 @@ def plan_text(cf: ConfigFile, given: dict | None = None) -> tuple[str, list[VHos
     eol = cf.eol
     for vh in vhosts.find(cf):
         found = block.find_managed(cf, vh.section)
-        if not found and vhosts.redirect_only(vh):
+        if not found and vh.redirect_only:
             results.append(VHostResult(vh, Action.NOT_APPLICABLE))
             continue
         indent, unit = _indent(cf, vh)
@@ -158,21 +158,33 @@ def apply(plans: list[FilePlan], *, config: Path | None = None, configtest: bool
         [checkpoint.Change(p.real, p.cf.to_bytes(), p.new_bytes) for p in changed])
     written: list[FilePlan] = []
     try:
-        for p in changed:
-            write_atomic(p.real, p.new_bytes)
-            written.append(p)
+        try:
+            write_many([(p.real, p.new_bytes) for p in changed])
+        except PartialWrite as exc:
+            replaced = set(exc.replaced)
+            written = [p for p in changed if p.real in replaced]
+            raise
+        written = changed
         for srv in {id(s): s for s in servers.values()}.values():
             ok, out = srv.configtest()
             if not ok:
                 raise ConfigTestFailed(f"Apache rejects the patched config, all changes rolled back: "
                                        f"{_first_error(out)}", srv.main)
             report.tested[srv.main] = "Syntax OK"
-    except ApacheMaintError:
-        for p in written:
-            write_atomic(p.real, p.cf.to_bytes())
+    except ApacheMaintError as exc:
+        _roll_back(written, report.checkpoint, exc)
         _discard(report.checkpoint)
         raise
     return report
+
+
+def _roll_back(written: list[FilePlan], saved: Path | None, cause: ApacheMaintError) -> None:
+    """Put the original bytes back into every written file, in one batch."""
+    try:
+        write_many([(p.real, p.cf.to_bytes()) for p in written])
+    except ApacheMaintError as exc:
+        raise UnsafeWrite(f"{cause.message}; rolling back failed too ({exc}); the originals are in "
+                          f"{saved} (apachemaint restore)", cause.file, cause.line) from exc
 
 
 def _first_error(output: str) -> str:

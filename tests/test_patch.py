@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import difflib
+import errno
+import json
+import os
+import stat
+from pathlib import Path
 
 import pytest
 from corpus import corpus_params, fixture_params
 from test_reader import KNOWN_BAD
 
-from apachemaint import block, reader, vhosts
+from apachemaint import block, checkpoint, reader, vhosts
+from apachemaint import patch as patching
 from apachemaint.block import BlockOptions, State
-from apachemaint.errors import BlockError, InvalidOption
+from apachemaint.errors import ApacheMaintError, BlockError, InvalidOption, UnsafeWrite
 from apachemaint.patch import Action, plan_text
 
 
@@ -201,3 +207,152 @@ def test_patch_is_idempotent_and_only_adds_inside_vhosts(path):
     inserted = sum(op[4] - op[3] for op in ops if op[0] == "insert")
     patched_count = sum(r.action is Action.INSERTED for r in results)
     assert inserted == patched_count * len(block.render(BlockOptions(allow_paths=("/up",))).splitlines())
+
+
+# --- apply, checkpoints and restore: the user's bytes, mode and owner come back exactly ---
+
+@pytest.fixture
+def sites(tmp_path: Path, monkeypatch) -> list[Path]:
+    """Three vhost files of different line ends, bytes, modes and (as root) owners."""
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(tmp_path / "state"))
+    folder = tmp_path / "sites"
+    folder.mkdir()
+    bodies = [PROXY.encode(), PROXY.replace("\n", "\r\n").encode(), b"# caf\xe9 (latin-1)\n" + PROXY.encode()]
+    files = []
+    for i, (body, mode) in enumerate(zip(bodies, (0o644, 0o640, 0o600), strict=True)):
+        f = folder / f"{i}.conf"
+        f.write_bytes(body)
+        f.chmod(mode)
+        if os.geteuid() == 0 and i:
+            os.chown(f, 1000 * i, 65534)
+        files.append(f)
+    return files
+
+
+def _state(files: list[Path]) -> list[tuple]:
+    return [(f.read_bytes(), stat.S_IMODE(os.stat(f).st_mode), os.stat(f).st_uid, os.stat(f).st_gid) for f in files]
+
+
+def _no_link(*args, **kwargs):
+    raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+
+@pytest.mark.parametrize("backup", ["link", "copy"])
+def test_checkpoint_and_restore_round_trip_byte_for_byte(sites, monkeypatch, backup):
+    if backup == "copy":
+        monkeypatch.setattr(os, "link", _no_link)  # e.g. the state folder on another filesystem
+    before = _state(sites)
+    inodes = [os.stat(f).st_ino for f in sites]
+    report = patching.apply([patching.plan(f) for f in sites], configtest=False)
+    assert all(f.read_bytes() != b for f, (b, *_) in zip(sites, before, strict=True))
+    assert [s[1:] for s in _state(sites)] == [s[1:] for s in before], "patched files keep mode and owner"
+    manifest = json.loads((report.checkpoint / "manifest.json").read_text())
+    assert [set(e) for e in manifest["files"]] == [{"path", "backup", "sha256_before", "sha256_after"}] * 3
+    for entry, (data, *_), ino in zip(manifest["files"], before, inodes, strict=True):
+        saved = report.checkpoint / entry["backup"]
+        assert saved.read_bytes() == data
+        if backup == "link":
+            assert os.stat(saved).st_ino == ino, "the untouched original itself, not a copy"
+        else:
+            assert os.stat(saved).st_ino != ino and stat.S_IMODE(os.stat(saved).st_mode) == 0o600
+    assert checkpoint.restore() == sites
+    assert _state(sites) == before
+    assert not list(sites[0].parent.glob(".*apachemaint-tmp"))
+
+
+def test_restore_refuses_a_file_edited_after_the_patch_unless_forced(sites):
+    original = sites[0].read_bytes()
+    patching.apply([patching.plan(f) for f in sites], configtest=False)
+    with open(sites[0], "ab") as fh:  # edited in place: the backup must not change with it
+        fh.write(b"# later\n")
+    edited = _state(sites)
+    with pytest.raises(ApacheMaintError, match="changed since") as err:
+        checkpoint.restore()
+    assert err.value.file == str(sites[0])
+    assert _state(sites) == edited, "nothing restored"
+    checkpoint.restore(force=True)
+    assert sites[0].read_bytes() == original
+
+
+def test_a_file_edited_between_plan_and_checkpoint_is_saved_as_planned(sites):
+    plan = patching.plan(sites[0])
+    with open(sites[0], "ab") as fh:
+        fh.write(b"# edited meanwhile\n")
+    folder = checkpoint.create([checkpoint.Change(plan.real, plan.cf.to_bytes(), plan.new_bytes)])
+    saved = folder / json.loads((folder / "manifest.json").read_text())["files"][0]["backup"]
+    assert saved.read_bytes() == plan.cf.to_bytes()
+    assert os.stat(saved).st_ino != os.stat(sites[0]).st_ino, "a copy, since a link would hold the edit"
+
+
+def test_a_file_with_another_name_is_copied_not_linked(sites, tmp_path):
+    os.link(sites[0], tmp_path / "kept-elsewhere.conf")  # the user's own hard link
+    original = sites[0].read_bytes()
+    report = patching.apply([patching.plan(sites[0])], configtest=False)
+    saved = report.checkpoint / json.loads((report.checkpoint / "manifest.json").read_text())["files"][0]["backup"]
+    assert os.stat(saved).st_ino != os.stat(tmp_path / "kept-elsewhere.conf").st_ino
+    with open(tmp_path / "kept-elsewhere.conf", "ab") as fh:
+        fh.write(b"# edited through the other name\n")
+    assert saved.read_bytes() == original
+    checkpoint.restore()
+    assert sites[0].read_bytes() == original
+
+
+def test_a_backup_that_no_longer_matches_is_not_restored(sites):
+    report = patching.apply([patching.plan(f) for f in sites], configtest=False)
+    patched = _state(sites)
+    entry = json.loads((report.checkpoint / "manifest.json").read_text())["files"][1]
+    (report.checkpoint / entry["backup"]).write_bytes(b"damaged\n")
+    with pytest.raises(ApacheMaintError, match="backup no longer holds"):
+        checkpoint.restore(force=True)
+    assert _state(sites) == patched
+
+
+def test_a_checkpoint_of_an_older_version_still_restores(sites, tmp_path):
+    # Written as apachemaint 0.1 did: a 0600 copy per file and the same manifest.
+    original = sites[1].read_bytes()
+    patching.apply([patching.plan(sites[1])], configtest=False)
+    old = tmp_path / "state" / "checkpoints" / "20990101T000000Z-1"
+    old.mkdir(mode=0o700)
+    (old / "0001-1.conf").write_bytes(original)
+    (old / "0001-1.conf").chmod(0o600)
+    (old / "manifest.json").write_text(json.dumps({"created": "2099-01-01T00:00:00Z", "files": [{
+        "path": str(sites[1]), "backup": "0001-1.conf", "sha256_before": checkpoint._sha(original),
+        "sha256_after": checkpoint._sha(sites[1].read_bytes())}]}, indent=2))
+    assert checkpoint.all_checkpoints()[-1] == old
+    assert checkpoint.restore() == [sites[1]]
+    assert sites[1].read_bytes() == original
+
+
+@pytest.mark.parametrize("backup", ["link", "copy"])
+def test_a_write_that_fails_part_way_rolls_every_file_back(sites, monkeypatch, tmp_path, backup):
+    if backup == "copy":
+        monkeypatch.setattr(os, "link", _no_link)
+    before = _state(sites)
+    real, renamed = os.replace, []
+
+    def replace(src, dst):
+        if Path(dst) in sites:
+            renamed.append(dst)
+            if len(renamed) == 2:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(UnsafeWrite, match="Input/output error") as err:
+        patching.apply([patching.plan(f) for f in sites], configtest=False)
+    assert err.value.file == str(sites[1])
+    assert _state(sites) == before, "the file written before the failure is put back"
+    assert not list((tmp_path / "state" / "checkpoints").iterdir()), "the checkpoint of a rolled-back patch goes"
+    assert not list(sites[0].parent.glob(".*apachemaint-tmp"))
+
+
+def test_a_checkpoint_that_cannot_be_completed_leaves_no_folder(sites, monkeypatch, tmp_path):
+    def disk_full(path, data, **kwargs):
+        raise UnsafeWrite("cannot write: No space left on device", path)
+
+    monkeypatch.setattr(checkpoint, "write_atomic", disk_full)  # the manifest, written last
+    before = _state(sites)
+    with pytest.raises(UnsafeWrite, match="No space left"):
+        patching.apply([patching.plan(f) for f in sites], configtest=False)
+    assert _state(sites) == before and all(os.stat(f).st_nlink == 1 for f in sites)
+    assert not list((tmp_path / "state" / "checkpoints").iterdir())

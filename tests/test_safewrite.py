@@ -1,14 +1,21 @@
 """The one write helper: atomic, keeps mode and owner, refuses unexpected symlinks."""
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import shutil
 import stat
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from apachemaint import safewrite
 from apachemaint.errors import UnsafeWrite
-from apachemaint.safewrite import resolve_link, write_atomic
+from apachemaint.safewrite import PartialWrite, resolve_link, write_atomic, write_many
 
 
 def test_replaces_content_and_keeps_mode_and_owner(tmp_path: Path):
@@ -60,3 +67,232 @@ def test_unwritable_folder_is_a_clear_error(tmp_path: Path):
     with pytest.raises(UnsafeWrite) as err:
         write_atomic(missing, b"x")
     assert err.value.file == str(missing)
+
+
+# --- batches: write_many ------------------------------------------------------------------
+
+def _tree(tmp_path: Path, count: int) -> list[Path]:
+    """``count`` files over two folders, with different modes (and owners, as root)."""
+    files = []
+    for i in range(count):
+        folder = tmp_path / ("a" if i % 2 else "b")
+        folder.mkdir(exist_ok=True)
+        f = folder / f"site{i:03d}.conf"
+        f.write_bytes(f"old {i}\r\n".encode())
+        f.chmod((0o640, 0o644, 0o600)[i % 3])
+        if os.geteuid() == 0:
+            os.chown(f, (0, 1000, 65534)[i % 3], (0, 1000, 65534)[(i + 1) % 3])
+        files.append(f)
+    return files
+
+
+def _snapshot(tmp_path: Path) -> dict[str, tuple]:
+    """Every entry under ``tmp_path``: its bytes (or link target), mode, owner and inode."""
+    out = {}
+    for p in sorted(tmp_path.rglob("*")):
+        st = os.lstat(p)
+        body = os.readlink(p) if p.is_symlink() else p.read_bytes() if stat.S_ISREG(st.st_mode) else None
+        out[str(p.relative_to(tmp_path))] = (body, st.st_mode, st.st_uid, st.st_gid, st.st_ino)
+    return out
+
+
+@pytest.fixture
+def syncfs_calls(monkeypatch) -> list[int]:
+    """Count the real syncfs calls of write_many (the fd each was called on)."""
+    real = safewrite._syncfs()
+    if real is None:
+        pytest.skip("no syncfs here (not Linux 5.8 or later)")
+    calls: list[int] = []
+
+    def spy(fd):
+        calls.append(fd)
+        return real(fd)
+
+    monkeypatch.setattr(safewrite, "_SYNCFS", [spy])
+    return calls
+
+
+@pytest.mark.parametrize("count", [3, safewrite.SYNCFS_FROM + 5])
+def test_a_batch_replaces_every_target_and_keeps_modes_and_owners(tmp_path, count, syncfs_calls):
+    files = _tree(tmp_path, count)
+    before = {f: os.stat(f) for f in files}
+    write_many([(f, f"new {f.name}\n".encode()) for f in files])
+    for f in files:
+        after = os.stat(f)
+        assert f.read_bytes() == f"new {f.name}\n".encode()
+        assert stat.S_IMODE(after.st_mode) == stat.S_IMODE(before[f].st_mode)
+        assert (after.st_uid, after.st_gid) == (before[f].st_uid, before[f].st_gid)
+        assert after.st_ino != before[f].st_ino, "written beside and renamed"
+    assert not list(tmp_path.rglob("*.apachemaint-tmp"))
+    # A small batch fsyncs each file; a large one syncs its filesystem once for the data
+    # and once for the two folders it renamed in (fewer than SYNCFS_FROM: fsynced).
+    assert len(syncfs_calls) == (0 if count < safewrite.SYNCFS_FROM else 1)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files to other users")
+def test_a_batch_keeps_other_users_as_owners(tmp_path):
+    files = _tree(tmp_path, 6)
+    owners = [(os.stat(f).st_uid, os.stat(f).st_gid) for f in files]
+    assert {1000, 65534} <= {uid for uid, _ in owners}, "the test gives files to other users"
+    write_many([(f, b"x\n") for f in files])
+    assert [(os.stat(f).st_uid, os.stat(f).st_gid) for f in files] == owners
+
+
+@pytest.mark.parametrize("count", [3, safewrite.SYNCFS_FROM + 5])
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "folder"])
+def test_one_unsafe_target_refuses_the_whole_batch(tmp_path, count, where, kind):
+    files = _tree(tmp_path, count)
+    bad = tmp_path / "a" / "bad.conf"
+    if kind == "symlink":
+        bad.symlink_to(files[0])
+    elif kind == "fifo":
+        os.mkfifo(bad)
+    else:
+        bad.mkdir()
+    items = [(f, b"new\n") for f in files]
+    items.insert({"first": 0, "middle": count // 2, "last": count}[where], (bad, b"new\n"))
+    before = _snapshot(tmp_path)
+    with pytest.raises(UnsafeWrite, match="symlink" if kind == "symlink" else "not a regular file") as err:
+        write_many(items)
+    assert err.value.file == str(bad)
+    assert _snapshot(tmp_path) == before, "every file byte-identical, no temp file left"
+
+
+@pytest.mark.parametrize("count", [3, safewrite.SYNCFS_FROM + 5])
+def test_a_missing_folder_in_the_batch_leaves_everything_untouched(tmp_path, count):
+    files = _tree(tmp_path, count)
+    missing = tmp_path / "gone" / "x.conf"
+    items = [(f, b"new\n") for f in files]
+    items.insert(count // 2, (missing, b"new\n"))
+    before = _snapshot(tmp_path)
+    with pytest.raises(UnsafeWrite, match="cannot write in") as err:
+        write_many(items)
+    assert err.value.file == str(missing)
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.fixture
+def shared_tmp() -> Path:
+    """A folder another user can reach (pytest's own is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="apachemaint-test-"))
+    folder.chmod(0o755)
+    yield folder
+    for p in folder.rglob("*"):
+        if p.is_dir():
+            p.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+@pytest.mark.parametrize("count", [3, safewrite.SYNCFS_FROM + 5])
+def test_an_unwritable_folder_leaves_everything_untouched(shared_tmp, count):
+    files = []
+    for i in range(count):
+        folder = shared_tmp / ("ro" if i == count - 2 else "rw")
+        folder.mkdir(exist_ok=True)
+        (folder / f"{i}.conf").write_bytes(b"old\n")
+        files.append(folder / f"{i}.conf")
+    for p in shared_tmp.rglob("*"):
+        os.chown(p, 65534, 65534)
+    (shared_tmp / "ro").chmod(0o555)
+    before = _snapshot(shared_tmp)
+    code = ("import os, sys\n"
+            "from apachemaint.safewrite import _syncfs, write_many\n"
+            "_syncfs()\n"  # loaded while the interpreter's own files are readable
+            "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+            "try:\n"
+            "    write_many([(p, b'new\\n') for p in sys.argv[1:]])\n"
+            "except Exception as exc:\n"
+            "    sys.exit(f'{type(exc).__name__}: {exc}')\n")
+    result = subprocess.run([sys.executable, "-c", code, *map(str, files)], capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == (f"UnsafeWrite: {files[-2]}: cannot write in {shared_tmp / 'ro'}: "
+                                     "Permission denied")
+    assert _snapshot(shared_tmp) == before
+
+
+def test_a_target_changed_during_the_batch_refuses_it(tmp_path, monkeypatch):
+    files = _tree(tmp_path, 4)
+    real = safewrite._write_temp
+
+    def edit_while_writing(p, *args):
+        real(p, *args)
+        if p.target == files[-1]:
+            with open(files[0], "ab") as fh:  # someone appends to the first file meanwhile
+                fh.write(b"# later\n")
+
+    monkeypatch.setattr(safewrite, "_write_temp", edit_while_writing)
+    with pytest.raises(UnsafeWrite, match="changed while apachemaint was writing it") as err:
+        write_many([(f, b"new\n") for f in files])
+    assert err.value.file == str(files[0])
+    assert files[0].read_bytes() == b"old 0\r\n# later\n"
+    assert [f.read_bytes() for f in files[1:]] == [f"old {i}\r\n".encode() for i in range(1, 4)]
+    assert not list(tmp_path.rglob("*.apachemaint-tmp"))
+
+
+def test_a_failed_rename_reports_what_was_already_replaced(tmp_path, monkeypatch):
+    files = _tree(tmp_path, 5)
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(PartialWrite, match="Read-only file system") as err:
+        write_many([(f, b"new\n") for f in files])
+    assert err.value.file == str(files[2]) and err.value.replaced == files[:2]
+    assert [f.read_bytes() for f in files] == [b"new\n"] * 2 + [f"old {i}\r\n".encode() for i in range(2, 5)]
+    assert not list(tmp_path.rglob("*.apachemaint-tmp"))
+
+
+def test_a_syncfs_error_fails_the_batch_before_any_rename(tmp_path, monkeypatch):
+    files = _tree(tmp_path, safewrite.SYNCFS_FROM)
+    if safewrite._syncfs() is None:
+        pytest.skip("no syncfs here")
+
+    def lost_writes(fd):
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr(safewrite, "_SYNCFS", [lost_writes])
+    before = _snapshot(tmp_path)
+    with pytest.raises(UnsafeWrite, match="Input/output error"):
+        write_many([(f, b"new\n") for f in files])
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_refused_syncfs_falls_back_to_fsync_of_each_file(tmp_path, monkeypatch):
+    files = _tree(tmp_path, safewrite.SYNCFS_FROM)
+    if safewrite._syncfs() is None:
+        pytest.skip("no syncfs here")
+
+    def seccomp(fd):
+        ctypes.set_errno(errno.ENOSYS)
+        return -1
+
+    real_fsync, fsynced = os.fsync, []
+
+    def fsync(fd):
+        fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(safewrite, "_SYNCFS", [seccomp])
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_many([(f, b"new\n") for f in files])
+    assert all(f.read_bytes() == b"new\n" for f in files)
+    temps = [p for p in fsynced if p.endswith(".apachemaint-tmp")]
+    assert len(temps) == len(files), "every temp file fsynced when syncfs is refused"
+
+
+def test_a_path_named_twice(tmp_path):
+    f = tmp_path / "a.conf"
+    f.write_bytes(b"old\n")
+    write_many([(f, b"new\n"), (tmp_path / "." / "a.conf", b"new\n")])
+    assert f.read_bytes() == b"new\n"
+    with pytest.raises(UnsafeWrite, match="named twice"):
+        write_many([(f, b"one\n"), (f, b"two\n")])
+    assert f.read_bytes() == b"new\n" and [p.name for p in tmp_path.iterdir()] == ["a.conf"]
