@@ -141,11 +141,12 @@ def apply(plans: list[FilePlan], *, config: Path | None = None, configtest: bool
         return report
     servers: dict[Path, server.Server] = {}
     if configtest:
+        read = {str(p.real): p.cf for p in plans}  # as planned: the bytes still on disk
         if config is not None:
-            srv = server.load(config)
+            srv = server.load(config, parsed=read)
             servers = {p.real: srv for p in changed if srv.includes(p.real)}
         else:
-            servers = server.detect([p.real for p in changed])
+            servers = server.detect([p.real for p in changed], parsed=read)
         report.untested = [p.path for p in changed if p.real not in servers]
         distinct = {id(s): s for s in servers.values()}.values()
         for srv in distinct:

@@ -102,13 +102,16 @@ def expand(value: str, variables: dict[str, str]) -> str:
 
 
 def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool = False,
-         on_file: Callable[[str], None] | None = None) -> Server:
+         on_file: Callable[[str], None] | None = None, parsed: dict[str, ConfigFile] | None = None) -> Server:
     """Read ``main`` and follow Include/IncludeOptional the way httpd does: paths relative
     to ServerRoot, globs sorted, directories read whole, each file read once.  Unparsable
     files and missing ``Include`` targets are collected in ``errors``, not raised.
 
     With ``use_apachectl``, httpd itself names the included files, the loaded modules and
-    the defines (one `-t -D DUMP_*` run), and only the reading is left to this module."""
+    the defines (one `-t -D DUMP_*` run), and only the reading is left to this module.
+
+    ``parsed`` maps real paths to files the caller has already read (patch has read every
+    file it plans for): they are not read again."""
     from . import httpd
 
     main = Path(main).absolute()
@@ -119,7 +122,7 @@ def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool 
     root = layout.server_root if layout else main.parent
     server = Server(main, root, env, variables={**os.environ, **env})
     server.modules = set(layout.builtin_modules if layout else DEBIAN_BUILTIN)
-    walker = _Walker(server, on_file)
+    walker = _Walker(server, on_file, parsed or {})
     if use_apachectl:
         files, server.modules, server.defines = _ask_httpd(server)
         walker.follow = False
@@ -135,8 +138,10 @@ _WALKED = frozenset({"loadmodule", "serverroot", "define", "undefine", "include"
 
 
 class _Walker:
-    def __init__(self, server: Server, on_file: Callable[[str], None] | None):
+    def __init__(self, server: Server, on_file: Callable[[str], None] | None,
+                 parsed: dict[str, ConfigFile]):
         self.server = server
+        self.parsed = parsed
         self.follow = True
         self.on_file = on_file
         self._globs: dict[str, list[str] | str] = {}
@@ -162,7 +167,7 @@ class _Walker:
         if self.on_file:
             self.on_file(path)
         try:
-            cf = reader.read(path)
+            cf = self.parsed.get(real) or reader.read(path)
         except ApacheMaintError as exc:
             srv.errors.append(exc)
             return
@@ -237,13 +242,13 @@ def _include_targets(pattern: str, server_root: Path) -> list[str] | str:
     return f"Could not open configuration file {p}: No such file or directory"
 
 
-def detect(paths: list[Path]) -> dict[Path, Server]:
+def detect(paths: list[Path], parsed: dict[str, ConfigFile] | None = None) -> dict[Path, Server]:
     """The installed server config that includes each path, for the paths that have one."""
     found: dict[Path, Server] = {}
     for layout in LAYOUTS:
         if not layout.main.is_file():
             continue
-        server = load(layout.main, layout)
+        server = load(layout.main, layout, parsed=parsed)
         for p in paths:
             if p not in found and server.includes(p):
                 found[p] = server
