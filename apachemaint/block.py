@@ -147,6 +147,12 @@ def _template():
 
 def body_lines(o: BlockOptions, unit: str = "    ") -> list[str]:
     """The block's lines between the markers, without the vhost's own indentation."""
+    return list(_body(o, unit))
+
+
+# A patch run renders the same options for thousands of vhosts: once each is enough.
+@lru_cache(maxsize=64)
+def _body(o: BlockOptions, unit: str) -> tuple[str, ...]:
     page_abs = not o.page.startswith("%{")
     text = _template().render(
         page=o.page,
@@ -162,7 +168,7 @@ def body_lines(o: BlockOptions, unit: str = "    ") -> list[str]:
         retry_after=o.retry_after,
         i=unit,
     )
-    return [ln for ln in text.splitlines() if ln.strip()]
+    return tuple(ln for ln in text.splitlines() if ln.strip())
 
 
 def digest(lines: list[str]) -> str:
@@ -171,6 +177,7 @@ def digest(lines: list[str]) -> str:
     return hashlib.sha256(norm.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
+@lru_cache(maxsize=64)
 def render(o: BlockOptions, indent: str = "", unit: str = "    ", eol: str = "\n") -> str:
     body = body_lines(o, unit)
     begin = " ".join([BEGIN, f"v{FORMAT}", f"sha256:{digest(body)}"] + _marker_fields(o))
@@ -213,6 +220,10 @@ class Legacy:
 
 
 def find_managed(cf: ConfigFile, vhost: Section) -> list[Found]:
+    # Both markers say "apachemaint": a vhost whose text does not needs no walk (most
+    # vhosts of a big server, checked or patched).
+    if cf.lower_text.find("apachemaint", vhost.start, vhost.end) < 0:
+        return []
     found, open_at = [], None
     for idx, node in enumerate(vhost.children):
         if isinstance(node, Comment) and node.text.startswith(BEGIN):
@@ -247,9 +258,11 @@ def state_of(found: Found) -> State:
 _LEGACY_TARGET = re.compile(r"maintenance\.html|maintenance\\\.html")
 
 
-def find_legacy(vhost: Section) -> Legacy | None:
+def find_legacy(cf: ConfigFile, vhost: Section) -> Legacy | None:
     """The Capistrano recipe: RewriteConds testing the maintenance file with -f, ending in a
     RewriteRule that serves it (200) or answers 503.  Only a whole chain is recognised."""
+    if cf.lower_text.find("maintenance", vhost.start, vhost.end) < 0:  # it names its page
+        return None
     chain: list[Directive] = []
     for node in vhost.children:
         if isinstance(node, Directive) and node.lname == "rewritecond":

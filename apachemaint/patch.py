@@ -103,7 +103,7 @@ def plan_text(cf: ConfigFile, given: dict | None = None) -> tuple[str, list[VHos
             results.append(VHostResult(vh, action, detail))
             continue
         opts = BlockOptions().merged(**given)
-        legacy = block.find_legacy(vh.section)
+        legacy = block.find_legacy(cf, vh.section)
         edits.append((vh.section.open_end, vh.section.open_end, block.render(opts, indent, unit, eol)))
         if legacy:
             edits += [(n.start, n.end, "") for n in legacy.nodes]

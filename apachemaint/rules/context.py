@@ -58,16 +58,13 @@ class VHostContext:
     server: ServerContext = UNKNOWN
     enclosing: list[Section] = field(default_factory=list)  # sections around the vhost, outermost first
 
-    # Both are looked for only where the vhost's text names them (the markers say
-    # "apachemaint", the recipe names its maintenance page): most vhosts are skipped by a
-    # substring search instead of a walk.
     @cached_property
     def managed(self) -> list[Found]:
-        return block.find_managed(self.cf, self.vhost.section) if self.mentions("apachemaint") else []
+        return block.find_managed(self.cf, self.vhost.section)
 
     @cached_property
     def legacy(self) -> Legacy | None:
-        return block.find_legacy(self.vhost.section) if self.mentions("maintenance") else None
+        return block.find_legacy(self.cf, self.vhost.section)
 
     def state(self, found: Found) -> State:
         if found.edited:
