@@ -262,6 +262,7 @@ def test_missing_include_is_reported_like_apache(tmp_path):
 def test_conditionals_follow_the_loaded_modules_and_defines(tmp_path):
     main = write(tmp_path / "httpd.conf", f"""ServerRoot {tmp_path}
 LoadModule headers_module modules/mod_headers.so
+LoadModule setenvif_module modules/mod_setenvif.so
 Define PROD
 <IfModule mod_rewrite.c>
     Include never.conf
@@ -367,7 +368,7 @@ def make_tree(root: Path, n: int) -> Path:
     for i in range(n):
         (sites / f"site{i:05}.conf").write_text(site.replace("ServerName a", f"ServerName s{i}.example.com"))
     return write(root / "httpd.conf", f"ServerRoot {root}\nLoadModule rewrite_module m.so\n"
-                 "LoadModule headers_module m.so\nIncludeOptional sites/*.conf\n")
+                 "LoadModule headers_module m.so\nLoadModule setenvif_module m.so\nIncludeOptional sites/*.conf\n")
 
 
 @pytest.mark.slow

@@ -197,3 +197,123 @@ def test_legacy_recipe_answered_200_and_the_patched_vhost_answers_503(apache_fac
     new = apache_factory([site.conf], defines=defines)
     resp = site.get(new, "/orders")
     assert (resp.status, resp.body) == (503, PAGE)
+
+
+# --- one decision per request: what the flag does and does not touch -------------------------
+
+def _bypass_token(site: Site) -> str:
+    token = secrets.token_urlsafe(24)
+    bypass = site.docroot / "system" / STATE_DIR / "bypass"
+    bypass.mkdir(mode=0o711, parents=True, exist_ok=True)
+    (bypass / token).touch(mode=0o600)
+    return token
+
+
+def test_a_backend_503_passes_through_untouched_with_the_flag_absent_or_for_let_through_requests(
+        run, backend, served_tmp_path, monkeypatch):
+    """The page dresses only the 503s the block itself answers: the app's own 503 goes out as
+    the app sent it, with the flag absent and for an allow-listed path while it is present."""
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    site, apache = run("proxy", allow_paths=("/busy",))
+
+    def busy():
+        backend.expect_oneshot_request("/busy").respond_with_data(
+            "app is busy", status=503, headers={"Retry-After": "7"}, content_type="text/plain")
+        return site.get(apache, "/busy")
+
+    off = busy()
+    assert (off.status, off.body, off.headers["Retry-After"]) == (503, b"app is busy", "7")
+    assert "no-store" not in (off.headers.get("Cache-Control") or "")
+    site.flag_on()
+    on = busy()
+    assert (on.status, on.body, on.headers.get_all("Retry-After")) == (503, b"app is busy", ["7"])
+    assert "no-store" not in (on.headers.get("Cache-Control") or "")
+    assert snapshot(on) == snapshot(off)
+    assert (site.get(apache, "/orders/1").status, site.get(apache, "/orders/1").body) == (503, PAGE)
+
+
+def test_apache_s_own_503_for_a_dead_backend(apache_factory, served_tmp_path, monkeypatch):
+    """With the flag absent, Apache's own 503 (backend down) is byte-identical to the unpatched
+    vhost's; with it present, a let-through request still gets Apache's own 503, not the page."""
+    from apachemaint.httpd import free_port
+
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    site = make_site(served_tmp_path, "proxy")
+    defines = {"DOCROOT": str(served_tmp_path / "www"), "BACKEND_PORT": str(free_port())}  # nobody listens
+    plain = apache_factory([site.conf], defines=defines)
+    before = [snapshot(site.get(plain, p)) for p in ("/orders/1", "/up")]
+    plain.stop()
+    assert before[0][0] == 503 and b"Service Unavailable" in before[0][2]
+    do_patch(site.conf, allow_paths=("/up",))
+    patched = apache_factory([site.conf], defines=defines)
+    assert [snapshot(site.get(patched, p)) for p in ("/orders/1", "/up")] == before
+    site.flag_on()
+    down = site.get(patched, "/orders/1")
+    assert (down.status, down.body, down.headers["Retry-After"]) == (503, PAGE, "300")
+    let_through = site.get(patched, "/up")
+    assert snapshot(let_through) == before[1], "a let-through request is not dressed as maintenance"
+
+
+PER_DIRECTORY = """<VirtualHost 127.0.0.1:${APACHEMAINT_PORT}>
+    ServerName perdir.test
+    DocumentRoot ${DOCROOT}
+    <Directory ${DOCROOT}>
+        Require all granted
+        RewriteEngine On
+        RewriteRule ^pretty$ index.html [L]
+    </Directory>
+</VirtualHost>
+"""
+
+
+def test_let_through_requests_keep_the_vhost_s_per_directory_rewriting(apache_factory, served_tmp_path,
+                                                                        monkeypatch):
+    """An .htaccess-style front controller keeps working for a bypass token and an allowed
+    path during maintenance (the block's <If> must not replace per-directory rewrite rules)."""
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    docroot = served_tmp_path / "www"
+    docroot.mkdir()
+    (docroot / "index.html").write_text("front controller\n")
+    conf = served_tmp_path / "perdir.conf"
+    conf.write_text(PER_DIRECTORY)
+    do_patch(conf, allow_paths=("/pretty",))
+    site = Site(conf, docroot, "perdir.test", static=True)
+    apache = apache_factory([conf], defines={"DOCROOT": str(docroot)})
+    assert site.get(apache, "/pretty").text == "front controller\n"
+    site.flag_on()
+    token = _bypass_token(site)
+    assert site.get(apache, "/pretty").text == "front controller\n"  # allowed path
+    resp = site.get(apache, "/index.html", headers={"Cookie": f"apachemaint_bypass={token}"})
+    assert (resp.status, resp.text) == (200, "front controller\n")
+    assert site.get(apache, "/index.html").status == 503
+
+
+def test_a_later_rewrite_engine_off_does_not_switch_the_block_off(apache_factory, backend, served_tmp_path,
+                                                                  monkeypatch):
+    """The block switches mod_rewrite on inside its <If>, which merges after the vhost's own
+    `RewriteEngine Off`; with the flag absent the engine stays off as the vhost wants."""
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    site = make_site(served_tmp_path, "proxy")
+    site.conf.write_text(site.conf.read_text().replace("ProxyPreserveHost On",
+                                                       "ProxyPreserveHost On\n    RewriteEngine Off"))
+    do_patch(site.conf)
+    apache = apache_factory([site.conf], defines={"DOCROOT": str(served_tmp_path / "www"),
+                                                  "BACKEND_PORT": str(backend.port)})
+    assert site.get(apache, "/orders/1").text == "backend:/orders/1"
+    site.flag_on()
+    resp = site.get(apache, "/orders/1")
+    assert (resp.status, resp.body) == (503, PAGE)
+
+
+
+def test_an_apachemaint_variable_in_apache_s_own_environment_changes_nothing(run, backend, served_tmp_path,
+                                                                             monkeypatch):
+    """The block reads its decision with reqenv(), never from the process environment (a
+    mod_rewrite %{ENV:...} lookup would fall back to getenv())."""
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
+    monkeypatch.setenv("APACHEMAINT", "down")  # inherited by the Apache started below
+    monkeypatch.setenv("REDIRECT_APACHEMAINT", "down")
+    site, apache = run("rewrite-P")  # a vhost with RewriteEngine On of its own
+    assert site.get(apache, "/orders/42").text == "backend:/orders/42"
+    site.flag_on()
+    assert (site.get(apache, "/orders/42").status, site.get(apache, "/orders/42").body) == (503, PAGE)

@@ -202,7 +202,7 @@ def test_list_names_every_template_and_variable():
     assert result.returncode == 0, result.stderr
     for kind in ("proxy", "passenger", "wsgi", "static", "php"):
         assert re.search(rf"^{kind} ", result.stdout, re.MULTILINE), kind
-    assert "needs: server_name docroot backend; modules: rewrite headers proxy proxy_http" in result.stdout
+    assert "needs: server_name docroot backend; modules: rewrite headers setenvif proxy proxy_http" in result.stdout
     for var in ("server_name", "docroot", "backend", "wsgi_script", "maintenance_block", "static_paths"):
         assert f"  {var}" in result.stdout
 
@@ -298,7 +298,7 @@ def test_a_user_template_is_config_tested(tmp_path):
     ok = apachemaint("new", "php", "--templates", TEMPLATES / "templates", "--server-name", "x.example.com",
                      "--docroot", "/srv/x")
     assert ok.returncode == 0, ok.stderr
-    assert "SetHandler" in ok.stdout and "config test with rewrite headers dir proxy proxy_fcgi" in ok.stderr
+    assert "SetHandler" in ok.stdout and "config test with rewrite headers setenvif dir proxy proxy_fcgi" in ok.stderr
     out = tmp_path / "x.conf"
     bad = apachemaint("new", "typo", "--templates", TEMPLATES / "rejected", "--server-name", "x.example.com",
                       "--docroot", "/srv/x", "-o", out)

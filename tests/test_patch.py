@@ -39,7 +39,7 @@ def test_block_goes_right_after_the_opening_line_with_the_vhost_indentation():
     lines = new.splitlines()
     assert lines[1] == "\t<VirtualHost *:443>"
     assert lines[2].startswith("\t\t# BEGIN apachemaint v2 sha256:")
-    assert lines[3] == "\t\tRewriteEngine On"
+    assert lines[3].startswith("\t\tSetEnvIfExpr ")
     assert "\t\t\tErrorDocument 503 /system/maintenance.html" in lines
     assert results[0].action is Action.INSERTED
 

@@ -130,7 +130,7 @@ def test_whole_vhost_in_ifmodule_of_a_missing_module_is_reported():
     text = f"<IfModule mod_rewrite.c>\n{vhost()}</IfModule>\n"
     without = ServerContext(modules=set(DEBIAN_BUILTIN) | {"headers"}, defines=set())
     assert codes_of(text, without) == ["AM007"]  # every other rule skips a vhost httpd skips
-    with_it = ServerContext(modules=set(DEBIAN_BUILTIN) | {"headers", "rewrite"}, defines=set())
+    with_it = ServerContext(modules=set(DEBIAN_BUILTIN) | {"headers", "rewrite", "setenvif"}, defines=set())
     assert codes_of(text, with_it) == []
     assert "AM007" not in codes_of(text)  # no server known: nothing to say
 
@@ -146,7 +146,11 @@ def test_engine_off_before_the_block_or_in_a_section_is_fine():
     assert "AM008" not in codes_of(vhost(before="RewriteEngine Off\n"))
     assert "AM008" not in codes_of(vhost(after="DocumentRoot /a\n<Location /x>\nRewriteEngine Off\n</Location>\n"))
     wrapped = "DocumentRoot /a\n<IfModule mod_rewrite.c>\nRewriteEngine off\n</IfModule>\n"
-    assert "AM008" in codes_of(vhost(after=wrapped))
+    # The current block turns the engine on in its <If>, which merges after any RewriteEngine Off.
+    assert "AM008" not in codes_of(vhost(after=wrapped))
+    legacy = ("RewriteEngine On\nRewriteCond %{DOCUMENT_ROOT}/system/maintenance.html -f\n"
+              "RewriteRule ^ - [R=503,L]\n")
+    assert "AM008" in codes_of(f"<VirtualHost *:80>\n{legacy}{wrapped}</VirtualHost>\n")
 
 
 def test_passenger_high_performance_at_server_level():
@@ -172,7 +176,7 @@ def test_page_folder_denied_by_the_server_unless_the_vhost_grants_it():
 def test_absolute_page_is_granted_by_the_block_itself():
     b = block.render(BlockOptions(page="/srv/shared/system/maintenance.html"), indent="    ")
     srv = reader.parse("<Directory />\nRequire all denied\n</Directory>\n")
-    ctx = ServerContext(modules=set(DEBIAN_BUILTIN) | {"rewrite", "headers"}, directories=srv.children)
+    ctx = ServerContext(modules=set(DEBIAN_BUILTIN) | {"rewrite", "headers", "setenvif"}, directories=srv.children)
     text = f"<VirtualHost *:80>\n{b}ProxyPass / http://127.0.0.1:9/\n</VirtualHost>\n"
     assert codes_of(text, ctx) == []
 

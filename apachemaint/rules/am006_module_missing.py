@@ -1,4 +1,4 @@
-"""mod_rewrite or mod_headers is not loaded by the server that serves a patched vhost.
+"""mod_rewrite, mod_headers or mod_setenvif is not loaded by the server that serves a patched vhost.
 
 Unwrapped, the block then fails ``apache2 -t`` at the next reload, so the site cannot be
 reloaded at all; without mod_headers the 503 also goes out without Retry-After and with a
@@ -12,10 +12,10 @@ Passes: the same vhost after ``a2enmod rewrite headers``.
 from ..findings import Severity
 
 CODE = "AM006"
-SUMMARY = "mod_rewrite or mod_headers not loaded for a patched vhost"
+SUMMARY = "mod_rewrite, mod_headers or mod_setenvif not loaded for a patched vhost"
 SEVERITY = Severity.ERROR
 
-_NEEDED = (("rewrite", "mod_rewrite"), ("headers", "mod_headers"))
+_NEEDED = (("rewrite", "mod_rewrite"), ("headers", "mod_headers"), ("setenvif", "mod_setenvif"))
 
 
 def check(ctx):

@@ -29,7 +29,7 @@ SUMMARY = "maintenance rules hidden by <IfModule> of a module that is not loaded
 SEVERITY = Severity.ERROR
 SEES_INACTIVE = True  # the point is vhosts and sections httpd skips
 
-_GUARDS = {"rewrite", "headers"}
+_GUARDS = {"rewrite", "headers", "setenvif"}
 
 
 def check(ctx):
