@@ -5,10 +5,11 @@ a page written by `cap deploy:web:disable` works too.  Beside the page, `down` k
 state folder (``.apachemaint/``) that the managed block reads: an armed copy of the page,
 its JSON twin, the Retry-After, bypass tokens and a record of who started maintenance.
 
-Order is what makes flips race-free.  httpd evaluates the block's ``<If>`` (which arms the
-ErrorDocument) before its RewriteRule (which answers 503), and serves the ErrorDocument
-after both.  So `down` arms first and raises the flag last, and `up` lowers the flag first
-and disarms only after a grace period: a request that saw the flag always finds the page.
+Order is what makes flips race-free.  The block decides once per request whether the flag
+is there, but serves the ErrorDocument a moment later, from the copy in ``.apachemaint/``.
+So `down` writes the copy first and raises the flag last, and `up` lowers the flag first
+and removes the copy only after a grace period: a request that saw the flag always finds
+the page.
 """
 from __future__ import annotations
 

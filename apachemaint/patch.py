@@ -192,8 +192,8 @@ def _first_error(output: str) -> str:
     from .httpd import explain
 
     msg = str(explain(output))
-    if "Invalid command 'Rewrite" in msg or "Invalid command 'Header'" in msg:
-        msg += " (enable mod_rewrite and mod_headers: a2enmod rewrite headers)"
+    if any(f"Invalid command '{name}" in msg for name in ("Rewrite", "Header'", "SetEnvIf")):
+        msg += " (the block needs mod_setenvif, mod_rewrite and mod_headers: a2enmod setenvif rewrite headers)"
     return msg
 
 

@@ -32,6 +32,8 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="config,requests,startup", help="comma list of config, requests, startup")
     ap.add_argument("--sizes", default="1000,10000", help="vhost counts for the config bench (100000 takes minutes)")
+    ap.add_argument("--check-only", action="store_true",
+                    help="config bench: only check --config and apache2 -t (a 100k point in minutes)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians are over these (>= 5)")
     ap.add_argument("--seconds", type=int, default=3, help="length of one wrk run")
     ap.add_argument("--explain", action="store_true", help="also time the block's parts, to see where the cost goes")
@@ -43,7 +45,8 @@ def main() -> None:
     started = time.monotonic()
     if "config" in only:
         print("## config scale (whole processes)\n")
-        print(config_scale.main([int(s) for s in args.sizes.split(",")], args.rounds), "\n", flush=True)
+        commands = config_scale.COMMANDS[:2] if args.check_only else config_scale.COMMANDS
+        print(config_scale.main([int(s) for s in args.sizes.split(",")], args.rounds, commands), "\n", flush=True)
     if "requests" in only:
         print("## request cost (wrk on 127.0.0.1, 1 thread, 16 connections)\n")
         print(requests.main(args.rounds, args.seconds, args.explain), "\n", flush=True)

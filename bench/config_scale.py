@@ -20,7 +20,7 @@ from . import measure, tree
 COMMANDS = ("apache2 -t", "check --config", "patch --config", "patch --no-configtest")
 
 
-def bench(count: int, rounds: int, workdir: Path) -> list[list[object]]:
+def bench(count: int, rounds: int, workdir: Path, commands: tuple[str, ...] = COMMANDS) -> list[list[object]]:
     root = workdir / f"tree-{count}"
     main = tree.build(root, count)
     sites, pristine = root / "sites", root / "sites.orig"
@@ -52,13 +52,14 @@ def bench(count: int, rounds: int, workdir: Path) -> list[list[object]]:
         "patch --config": in_sites(am + ["patch", "--config", str(main), *names]),
         "patch --no-configtest": in_sites(am + ["patch", "--no-configtest", *names]),
     }
+    contenders = {name: fn for name, fn in contenders.items() if name in commands}
     runs = measure.interleaved(contenders, rounds, prepare=fresh)
     fresh("")
     _sanity(runs, count)
     base = measure.median([r.wall for r in runs["apache2 -t"]])
     base_rss = measure.median([r.rss_mib for r in runs["apache2 -t"]])
     rows = []
-    for name in COMMANDS:
+    for name in commands:
         rs = runs[name]
         wall = measure.median([r.wall for r in rs])
         rss = measure.median([r.rss_mib for r in rs])
@@ -89,10 +90,10 @@ def _sanity(runs: dict[str, list[measure.Run]], count: int) -> None:
 HEADERS = ("vhosts", "command", "wall s", "cpu s", "peak MiB", "wall/apache2 -t", "mem/apache2 -t", "noise")
 
 
-def main(sizes: list[int], rounds: int) -> str:
+def main(sizes: list[int], rounds: int, commands: tuple[str, ...] = COMMANDS) -> str:
     rows = []
     with tempfile.TemporaryDirectory(prefix="apachemaint-bench-") as tmp:
         for n in sizes:
             print(f"  config scale: {n} vhosts x {rounds} rounds ...", file=sys.stderr, flush=True)
-            rows += bench(n, rounds, Path(tmp))
+            rows += bench(n, rounds, Path(tmp), commands)
     return measure.table(HEADERS, rows)

@@ -7,7 +7,7 @@ layout, or ``--use-apachectl``).
 
 Fails: a patched vhost in a server whose ``mods-enabled/`` has no ``rewrite.load``.
 
-Passes: the same vhost after ``a2enmod rewrite headers``.
+Passes: the same vhost after ``a2enmod setenvif rewrite headers``.
 """
 from ..findings import Severity
 
