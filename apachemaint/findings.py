@@ -6,11 +6,9 @@ that describe their rules (SARIF).
 """
 from __future__ import annotations
 
-import json as _json
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from urllib.parse import quote
 
 
 class Severity(IntEnum):
@@ -55,6 +53,8 @@ def text(findings: list[Finding], rules: dict[str, RuleInfo] | None = None, colo
 
 
 def json(findings: list[Finding], rules: dict[str, RuleInfo] | None = None, color: bool = False) -> str:
+    import json as _json  # the formats' modules load with the format: start-up counts for pre-commit
+
     return _json.dumps([{"file": f.file, "line": f.line, "column": f.column, "code": f.code,
                          "severity": f.severity.name.lower(), "message": f.message} for f in findings],
                        indent=2) + "\n"
@@ -83,6 +83,8 @@ _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.I
 
 def _uri(path: str) -> str:
     p = Path(path)
+    from urllib.parse import quote
+
     return p.as_uri() if p.is_absolute() else quote(p.as_posix())
 
 
@@ -120,6 +122,8 @@ def sarif(findings: list[Finding], rules: dict[str, RuleInfo] | None = None, col
             "columnKind": "unicodeCodePoints",
         }],
     }
+    import json as _json
+
     return _json.dumps(log, indent=2) + "\n"
 
 

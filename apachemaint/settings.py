@@ -8,7 +8,6 @@ holding either file wins, ``.apachemaint.toml`` before ``pyproject.toml``.  A re
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +53,8 @@ def find(start: Path | None = None) -> tuple[Path, dict] | None:
 
 
 def _read(path: Path) -> dict:
+    import tomllib  # only where a settings file exists: it costs a pre-commit run ~10 ms to start
+
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
