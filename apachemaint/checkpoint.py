@@ -70,7 +70,7 @@ def create(changes: list[Change]) -> Path:
         manifest = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": entries}
         write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2).encode(), mode=0o600)
     except BaseException:
-        _remove(folder)
+        discard(folder)
         raise
     return folder
 
@@ -124,8 +124,11 @@ def _read_all(fd: int, size: int) -> bytes:
         total += len(chunk)
 
 
-def _remove(folder: Path) -> None:
-    """Best effort: a failed create must report its own error, not one from cleaning up."""
+def discard(folder: Path | None) -> None:
+    """Remove a checkpoint that is not needed after all (a failed create, a rolled-back
+    patch).  Best effort: the caller reports its own error, not one from cleaning up."""
+    if folder is None:
+        return
     try:
         for child in folder.iterdir():
             child.unlink()

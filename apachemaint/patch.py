@@ -174,7 +174,7 @@ def apply(plans: list[FilePlan], *, config: Path | None = None, configtest: bool
             report.tested[srv.main] = "Syntax OK"
     except ApacheMaintError as exc:
         _roll_back(written, report.checkpoint, exc)
-        _discard(report.checkpoint)
+        checkpoint.discard(report.checkpoint)
         raise
     return report
 
@@ -195,11 +195,3 @@ def _first_error(output: str) -> str:
     if any(f"Invalid command '{name}" in msg for name in ("Rewrite", "Header'", "SetEnvIf")):
         msg += " (the block needs mod_setenvif, mod_rewrite and mod_headers: a2enmod setenvif rewrite headers)"
     return msg
-
-
-def _discard(folder: Path | None) -> None:
-    if folder is None:
-        return
-    for child in folder.iterdir():
-        child.unlink()
-    folder.rmdir()

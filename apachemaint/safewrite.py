@@ -215,11 +215,7 @@ def _sync_temps(syncfs, fs_fds: dict[int, int], pending: list[_Pending]) -> None
             raise UnsafeWrite(f"cannot write: {os.strerror(err)} (syncfs)", on_dev[0].target if on_dev else None)
         for p in on_dev:
             try:
-                tfd = os.open(p.tmp, os.O_RDONLY | os.O_NOFOLLOW)
-                try:
-                    os.fsync(tfd)
-                finally:
-                    os.close(tfd)
+                _fsync_path(p.tmp)
             except OSError as exc:
                 raise UnsafeWrite(f"cannot write: {exc.strerror}", p.target) from None
 
@@ -276,14 +272,18 @@ def sync_paths(paths: Iterable[Path]) -> None:
             continue
         for path, is_dir in group:
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _fsync_path(path)
             except OSError as exc:
                 if not is_dir:
                     raise UnsafeWrite(f"cannot sync: {exc.strerror}", path) from None
+
+
+def _fsync_path(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _syncfs_at(syncfs, path: Path) -> bool:
