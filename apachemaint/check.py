@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import forked, reader, server, suppression, vhosts
+from . import reader, server, suppression, vhosts
 from .errors import ApacheMaintError
 from .findings import Finding, RuleInfo, Severity
 from .reader import ConfigFile, Section
@@ -95,8 +95,15 @@ def check_files(paths: Iterable[str | Path], *, config: Path | None = None, dete
 
 
 def check_server(main: Path | None = None, *, use_apachectl: bool = False,
-                 selection: Selection | None = None, progress: Progress | None = None) -> list[Finding]:
-    """Check every vhost of a whole server: ``main``, or the installed layout."""
+                 selection: Selection | None = None, progress: Progress | None = None,
+                 split: bool = True) -> list[Finding]:
+    """Check every vhost of a whole server: ``main``, or the installed layout.
+
+    A large server is read and checked in two processes (``split``): see server.load for
+    how the reading is shared; each process then checks the files it read, with the
+    context of the whole server, and the child's findings join this process's."""
+    from . import forked
+
     layout = None
     if main is None:
         layout = server.installed_layout()
@@ -105,7 +112,7 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
                 "no server config found at " + ", ".join(str(lay.main) for lay in server.LAYOUTS)
                 + "; name vhost files or --config MAIN")
         main = layout.main
-    count = 0
+    count = checked = 0
 
     def seen(_path: str) -> None:
         nonlocal count
@@ -113,22 +120,52 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
         if progress:
             progress(count, None)
 
-    srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen)
-    ctx = ServerContext.from_server(srv)
-    findings = [_parse_error(exc, exc.file or str(main)) for exc in srv.errors]
-    configs = list(srv.configs.values())
-    selection = selection or Selection()
-    rules = selection.rules()
-    checked = 0
-
     def done(n: int) -> None:
         nonlocal checked
         checked += n
         if progress:
-            progress(checked, len(configs))
+            progress(checked, len(srv.configs) + srv.elsewhere)
 
-    findings += forked.map_split(lambda cf: check_config(cf, ctx, selection, rules), configs, done=done)
-    return sorted(findings)
+    selection = selection or Selection()
+    rules = selection.rules()
+    partner = forked.Partner() if split else None
+    try:
+        srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen, partner=partner)
+        if partner and partner.child:
+            _check_as_child(partner, srv, selection, rules)
+        ctx = ServerContext.from_server(srv)
+        findings = [_parse_error(exc, exc.file or str(main)) for exc in srv.errors]
+        configs = list(srv.configs.values())
+
+        def one(cf: ConfigFile) -> list[Finding]:
+            return check_config(cf, ctx, selection, rules)
+
+        if not (partner and partner.started):
+            return sorted(findings + forked.map_split(one, configs, done=done))
+        partner.send(server.Facts.of(srv))
+        for cf in configs:
+            findings += one(cf)
+            done(1)
+        theirs = partner.receive()
+    finally:
+        if partner:
+            partner.stop()  # in the child, an exit: it must never run its caller's code
+    if not isinstance(theirs, list):  # the child failed: all of it here, for the same result
+        return check_server(main, use_apachectl=use_apachectl, selection=selection, progress=progress,
+                            split=False)
+    done(srv.elsewhere)
+    return sorted(findings + theirs)
+
+
+def _check_as_child(partner, srv: server.Server, selection: Selection, rules: dict) -> None:
+    """The second process: its half of the files, with the whole server's facts from the
+    parent (none: the parent read everything itself).  Never returns."""
+    final = partner.receive()
+    if isinstance(final, server.Facts):
+        final.adopt(srv)
+        ctx = ServerContext.from_server(srv)
+        partner.send([f for cf in srv.configs.values() for f in check_config(cf, ctx, selection, rules)])
+    partner.stop()
 
 
 def exit_code(findings: list[Finding], fail_on: Severity = Severity.WARNING) -> int:

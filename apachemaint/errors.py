@@ -17,6 +17,10 @@ class ApacheMaintError(Exception):
         self.file = str(file) if file is not None else None
         self.line = line
 
+    def __reduce__(self):
+        # Pickled with file and line (a server check sends errors from a second process).
+        return type(self), (self.message, self.file, self.line)
+
     def __str__(self) -> str:
         where = ""
         if self.file:

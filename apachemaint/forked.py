@@ -55,6 +55,91 @@ def map_split(fn: Callable[[T], list[R]], items: Sequence[T], *, min_items: int 
     return first + second
 
 
+class Partner:
+    """A second process made by fork in the middle of a job, and a way to talk with it.
+
+    For jobs that cannot simply be cut into items up front, such as reading a server
+    config, where half of a large ``Include`` can be read by the child while this process
+    reads the other half, and the two halves then swap what they learnt.  Both processes
+    run the same code after ``start``; ``child`` tells them apart.  Messages are pickled
+    objects; ``receive`` gives None when the other side has gone or sent something broken,
+    and callers then do the other side's part themselves, so that the result never depends
+    on whether the split worked.
+    """
+
+    def __init__(self) -> None:
+        self.child = False
+        self.pid = 0  # the child's pid in the parent, while it runs
+        self._in = self._out = -1
+
+    @property
+    def started(self) -> bool:
+        return self.child or self.pid > 0
+
+    def start(self) -> bool:
+        """Fork; True in both processes when there are two now."""
+        if (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
+            return False
+        to_child, to_parent = os.pipe(), os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            self.child = True
+            self._in, self._out = to_child[0], to_parent[1]
+            os.close(to_child[1])
+            os.close(to_parent[0])
+        else:
+            self.pid = pid
+            self._in, self._out = to_parent[0], to_child[1]
+            os.close(to_parent[1])
+            os.close(to_child[0])
+        return True
+
+    def send(self, obj: object) -> None:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            _write_all(self._out, len(data).to_bytes(8, "little") + data)
+        except OSError:  # the other side has gone: its receive-side twin reports that
+            pass
+
+    def receive(self) -> object | None:
+        try:
+            size = int.from_bytes(_read_exactly(self._in, 8), "little")
+            return pickle.loads(_read_exactly(self._in, size))
+        except Exception:  # EOF, a broken pickle: the other side failed
+            return None
+
+    def stop(self) -> None:
+        """In the child: leave at once.  In the parent: end the child and reap it."""
+        if self.child:
+            os._exit(0)
+        if self.pid:
+            for fd in (self._in, self._out):
+                os.close(fd)
+            try:
+                os.kill(self.pid, 9)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = 0
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def _run(fn: Callable[[T], list[R]], items: Sequence[T], done: Callable[[int], None] | None) -> list[R]:
     out: list[R] = []
     for item in items:

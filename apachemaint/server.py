@@ -7,6 +7,7 @@ against what has been loaded and defined so far, as httpd does while it reads.
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -14,11 +15,15 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import reader
 from .conditions import holds, module_key
 from .errors import ApacheMaintError, ConfigSyntaxError
 from .reader import ConfigFile, Directive, Section
+
+if TYPE_CHECKING:
+    from .forked import Partner
 
 # Compiled into Debian's apache2 (`apache2 -l`); LoadModule on them is an error there.
 DEBIAN_BUILTIN = frozenset({"core", "so", "watchdog", "http_core", "http", "log_config", "logio",
@@ -59,6 +64,7 @@ class Server:
     directories: list[Section] = field(default_factory=list)  # server-level <Directory> sections
     inactive: set[int] = field(default_factory=set)  # id() of sections httpd skips
     errors: list[ApacheMaintError] = field(default_factory=list)
+    elsewhere: int = 0  # files read by a partner process, and not in ``configs`` (see load)
 
     def includes(self, path: Path) -> bool:
         return os.path.realpath(path) in self.files
@@ -101,8 +107,59 @@ def expand(value: str, variables: dict[str, str]) -> str:
     return VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), value)
 
 
+@dataclass
+class Facts:
+    """What reading (part of) a server config found, in the form two processes exchange
+    when each has read half of one large Include: the state the walk goes on with, what
+    rules need of the server, and which files were read."""
+    modules: set[str]
+    defines: set[str]
+    variables: dict[str, str]
+    defined: dict[str, str]
+    server_level: list[Directive]
+    directories: list[Section]
+    errors: list[ApacheMaintError]
+    files: set[str]  # real paths
+    configs: int  # files read and parsed
+
+    @classmethod
+    def of(cls, srv: Server, since: _Marks | None = None) -> Facts:
+        """Everything known of ``srv``; with ``since``, only what was read after that point."""
+        m = since or _Marks()
+        return cls(srv.modules, srv.defines, srv.variables, srv.defined, srv.server_level[m.server_level:],
+                   srv.directories[m.directories:], srv.errors[m.errors:], srv.files - m.files,
+                   len(srv.configs) - m.configs)
+
+    def state(self) -> tuple:
+        return self.modules, self.defines, self.variables, self.defined
+
+    def adopt(self, srv: Server) -> None:
+        """Take these facts as the whole of ``srv``'s (the partner's final reading)."""
+        srv.modules, srv.defines, srv.variables, srv.defined = self.state()
+        srv.server_level, srv.directories, srv.files = self.server_level, self.directories, self.files
+
+
+@dataclass
+class _Marks:
+    """How far a walk had got: the lengths of what it collects."""
+    server_level: int = 0
+    directories: int = 0
+    errors: int = 0
+    files: set[str] = field(default_factory=set)
+    configs: int = 0
+
+    @classmethod
+    def of(cls, srv: Server) -> _Marks:
+        return cls(len(srv.server_level), len(srv.directories), len(srv.errors), set(srv.files), len(srv.configs))
+
+
+# An Include of this many files is read half here, half in a partner process (see load).
+SPLIT_FROM = 2000
+
+
 def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool = False,
-         on_file: Callable[[str], None] | None = None, parsed: dict[str, ConfigFile] | None = None) -> Server:
+         on_file: Callable[[str], None] | None = None, parsed: dict[str, ConfigFile] | None = None,
+         partner: Partner | None = None) -> Server:
     """Read ``main`` and follow Include/IncludeOptional the way httpd does: paths relative
     to ServerRoot, globs sorted, directories read whole, each file read once.  Unparsable
     files and missing ``Include`` targets are collected in ``errors``, not raised.
@@ -111,7 +168,17 @@ def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool 
     the defines (one `-t -D DUMP_*` run), and only the reading is left to this module.
 
     ``parsed`` maps real paths to files the caller has already read (patch has read every
-    file it plans for): they are not read again."""
+    file it plans for): they are not read again.
+
+    With ``partner``, the first Include of ``SPLIT_FROM`` files or more is read in two
+    processes (``forked.Partner``): the child reads the second half, with the state the
+    walk had when it forked, and hands what it found to this process, which reads the
+    first half and goes on.  The split is kept only when it cannot change the result (the
+    first half loads, defines and includes nothing the second half depends on); otherwise
+    the child is stopped and this process reads the second half itself.  ``load`` then
+    returns in both processes: in the child, with ``configs`` holding only its half and
+    ``errors`` empty (they went to the parent); in the parent, with ``elsewhere`` counting
+    the child's files, which it checks itself (see check.check_server)."""
     from . import httpd
 
     main = Path(main).absolute()
@@ -122,15 +189,26 @@ def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool 
     root = layout.server_root if layout else main.parent
     server = Server(main, root, env, variables={**os.environ, **env})
     server.modules = set(layout.builtin_modules if layout else DEBIAN_BUILTIN)
-    walker = _Walker(server, on_file, parsed or {})
-    if use_apachectl:
-        files, server.modules, server.defines = _ask_httpd(server)
-        walker.follow = False
-        for f in files:
-            walker.visit(f, 0)
-    else:
-        walker.visit(main, 0)
+    walker = _Walker(server, on_file, parsed or {}, partner)
+    try:
+        if use_apachectl:
+            files, server.modules, server.defines = _ask_httpd(server)
+            walker.follow = False
+            walker.visit_all([str(f) for f in files], 0)
+        else:
+            walker.visit(main, 0)
+    except _HandedOver:  # the child's half is read and reported: the walk ends here for it
+        pass
     return server
+
+
+class _HandedOver(Exception):
+    pass
+
+
+def _state(srv: Server) -> tuple:
+    """A copy of what the walk reads later files with."""
+    return set(srv.modules), set(srv.defines), dict(srv.variables), dict(srv.defined)
 
 
 # The directives that change what the rest of the walk reads or knows.
@@ -139,9 +217,10 @@ _WALKED = frozenset({"loadmodule", "serverroot", "define", "undefine", "include"
 
 class _Walker:
     def __init__(self, server: Server, on_file: Callable[[str], None] | None,
-                 parsed: dict[str, ConfigFile]):
+                 parsed: dict[str, ConfigFile], partner: Partner | None = None):
         self.server = server
         self.parsed = parsed
+        self.partner = partner
         self.follow = True
         self.on_file = on_file
         self._globs: dict[str, list[str] | str] = {}
@@ -215,8 +294,44 @@ class _Walker:
                 if name == "include":
                     srv.errors.append(ConfigSyntaxError(targets, cf.path, d.line))
                 return
-            for target in targets:
-                self.visit(target, depth + 1)
+            self.visit_all(targets, depth + 1)
+
+    def visit_all(self, paths: list[str], depth: int) -> None:
+        partner, srv = self.partner, self.server
+        if partner is None or len(paths) < SPLIT_FROM:
+            for path in paths:
+                self.visit(path, depth)
+            return
+        self.partner = None  # one split per load
+        half, marks = len(paths) // 2, _Marks.of(srv)
+        if not partner.start():
+            partner = None
+        elif partner.child:
+            self.on_file = None  # the parent shows progress
+            for path in paths[half:]:
+                self.visit(path, depth)
+            partner.send(Facts.of(srv, marks))
+            srv.configs = dict(list(srv.configs.items())[marks.configs:])
+            srv.errors = []
+            raise _HandedOver
+        before = _state(srv)
+        for path in paths[:half]:
+            self.visit(path, depth)
+        theirs = partner.receive() if partner else None
+        # The child read its half with the state at the fork: right only if this half left
+        # that state alone and the halves share no file (each is read once, at first sight).
+        if not isinstance(theirs, Facts) or _state(srv) != before or theirs.files & srv.files:
+            if partner:
+                partner.stop()
+            for path in paths[half:]:
+                self.visit(path, depth)
+            return
+        srv.modules, srv.defines, srv.variables, srv.defined = theirs.state()
+        srv.server_level += theirs.server_level
+        srv.directories += theirs.directories
+        srv.errors += theirs.errors
+        srv.files |= theirs.files
+        srv.elsewhere += theirs.configs
 
     def targets(self, pattern: str) -> list[str] | str:
         """The files an Include names, or httpd's message when there are none."""
@@ -230,9 +345,12 @@ def _include_targets(pattern: str, server_root: Path) -> list[str] | str:
     if not p.is_absolute():
         p = server_root / p
     if glob.has_magic(str(p)):
-        if not p.parent.is_dir() and not glob.has_magic(str(p.parent)):
+        if glob.has_magic(str(p.parent)):
+            found = [m for m in sorted(glob.glob(str(p))) if os.path.isfile(m)]
+        elif p.parent.is_dir():
+            found = _matching_files(str(p.parent), p.name)
+        else:
             return f"Include/IncludeOptional: Could not open directory {p.parent}: No such file or directory"
-        found = [m for m in sorted(glob.glob(str(p))) if os.path.isfile(m)]
         return found or f"Include/IncludeOptional: No matches for the wildcard '{p.name}' in '{p.parent}', failing"
     if p.is_dir():
         # Path order (part by part) is httpd's: each folder sorted, sub-folders where they sort.
@@ -240,6 +358,16 @@ def _include_targets(pattern: str, server_root: Path) -> list[str] | str:
     if p.is_file():
         return [str(p)]
     return f"Could not open configuration file {p}: No such file or directory"
+
+
+def _matching_files(folder: str, pattern: str) -> list[str]:
+    """glob.glob(folder/pattern) limited to files, sorted, with the file test taken from the
+    folder's entries instead of a stat per match (10,000 of them on a big host)."""
+    hidden = pattern.startswith(".")  # glob's rule: a leading dot is matched only explicitly
+    with os.scandir(folder) as it:
+        entries = {e.name: e for e in it if hidden or not e.name.startswith(".")}
+    return [os.path.join(folder, name) for name in sorted(fnmatch.filter(entries, pattern))
+            if entries[name].is_file()]
 
 
 def detect(paths: list[Path], parsed: dict[str, ConfigFile] | None = None) -> dict[Path, Server]:
