@@ -198,7 +198,12 @@ def _section_head(text: str) -> tuple[str, str]:
 
 # Directive names repeat across a server (every vhost has its ServerName): one shared string
 # per name and per lower-cased name saves memory and allocations.
-_LOWER: dict[str, str] = {}
+_NAMES: dict[str, tuple[str, str]] = {}
+
+
+def _name(word: str) -> tuple[str, str]:
+    pair = _NAMES[word] = (sys.intern(word), sys.intern(word.lower()))
+    return pair
 
 
 def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
@@ -210,6 +215,7 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
     last = len(lines) - 1  # lines[last] is what follows the final newline ("" for most files)
     count = last + 1 if lines[last] else last  # physical lines that hold something
     joins = "\\\n" in text or "\\\r\n" in text or text.endswith("\\")
+    crlf = "\r" in text
     pos = i = 0
     # One pass over the physical lines, joining continuations into logical lines as httpd
     # does; the common case (no continuation) costs one strip per line.
@@ -218,7 +224,7 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
         line, start = i + 1, pos
         i += 1
         pos += len(raw) + (i <= last)
-        body = raw[:-1] if raw and raw[-1] == "\r" else raw
+        body = raw[:-1] if crlf and raw and raw[-1] == "\r" else raw
         # httpd joins only "\\" right before the line end, and only when a line follows.
         if joins and body and body[-1] == "\\" and i < count:
             parts = []
@@ -237,8 +243,7 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
             out.append(Comment(line, start, pos, t))
         elif t[0] != "<":
             words = t.split(None, 1)
-            name = sys.intern(words[0])
-            lname = _LOWER.get(name) or _LOWER.setdefault(name, sys.intern(name.lower()))
+            name, lname = _NAMES.get(words[0]) or _name(words[0])
             out.append(Directive(line, start, pos, name, words[1] if len(words) > 1 else "", lname))
         elif t[1:2] == "/":
             _close(t, line, pos, start, stack, path)
