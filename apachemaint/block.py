@@ -8,8 +8,6 @@ one (the current template renders something else for the same options).
 """
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -71,6 +69,8 @@ def _validate(o: BlockOptions) -> None:
         if not _SAFE_PATH.match(p):
             raise InvalidOption(
                 f"--allow-path {p!r}: an absolute URL path of letters, digits and . _ ~ / - only")
+    if o.allow_ips:
+        import ipaddress  # here, not at the top: start-up counts for a pre-commit check
     for cidr in o.allow_ips:
         try:
             ipaddress.ip_network(cidr, strict=True)
@@ -174,6 +174,8 @@ def _body(o: BlockOptions, unit: str) -> tuple[str, ...]:
 def digest(lines: list[str]) -> str:
     """Digest of a body that ignores indentation and line endings (re-indenting is no edit)."""
     norm = "\n".join(ln.strip() for ln in lines if ln.strip())
+    import hashlib  # loaded here: a one-file check without a block never needs it (start-up)
+
     return hashlib.sha256(norm.encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 

@@ -10,7 +10,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -141,6 +140,8 @@ def debian_envvars(path: Path, *, known: dict[str, str] | None = None) -> dict[s
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    import socket  # only the test Apache needs sockets: `check` reads envvars from here
+
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -269,6 +270,8 @@ class LoopbackApache:
             # could be answered by whoever else holds the port.
             if _read(self.pid_file).strip() == str(self._proc.pid):
                 with contextlib.suppress(OSError):
+                    import socket
+
                     socket.create_connection((self.host, self.port), timeout=0.2).close()
                     return
             time.sleep(0.01)

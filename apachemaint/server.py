@@ -11,7 +11,6 @@ import fnmatch
 import glob
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +93,8 @@ class _runtime_env:
         self.env = env
 
     def __enter__(self) -> dict[str, str]:
+        import tempfile
+
         self._tmp = tempfile.TemporaryDirectory(prefix="apachemaint-configtest-")
         return {k: (self._tmp.name if k in _RUNTIME_DIRS and not os.path.isdir(v) else v)
                 for k, v in self.env.items()}
