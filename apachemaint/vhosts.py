@@ -7,12 +7,11 @@ Such vhosts are reported as not applicable instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
 from .block import BEGIN, END
-from .reader import CONDITIONALS, Comment, ConfigFile, Directive, Node, Section, walk
+from .reader import CONDITIONALS, Comment, ConfigFile, Directive, Node, Section
 
 # Sections that may hold vhosts without being vhosts themselves.
 _CONTAINERS = CONDITIONALS | {"macro"}
@@ -58,10 +57,8 @@ class VHost:
     def _own(self) -> list[Node]:
         out, inside = [], False
         for node in self.section.children:
-            if isinstance(node, Comment) and node.text.startswith(BEGIN):
-                inside = True
-            elif isinstance(node, Comment) and node.text.startswith(END):
-                inside = False
+            if type(node) is Comment and node.text.startswith((BEGIN, END)):
+                inside = node.text.startswith(BEGIN)
             elif not inside:
                 out.append(node)
         return out
@@ -69,10 +66,6 @@ class VHost:
     def own_children(self) -> list[Node]:
         """The vhost's top-level nodes, less any managed block (which is ours, not the site's)."""
         return self._own
-
-    def directives(self) -> Iterator[Directive]:
-        """Every directive of the vhost at any depth, less the managed block's, in file order."""
-        return (n for n in walk(self._own) if isinstance(n, Directive))
 
     @cached_property
     def redirect_only(self) -> bool:
@@ -153,9 +146,20 @@ def _excludes_path(cond: Directive) -> bool:
 
 
 def _redirect_only(vh: VHost) -> bool:
-    for d in vh.directives():
-        if d.lname in _SERVES or d.lname.startswith(_SERVES_PREFIX):
-            return False
-        if d.lname == "rewriterule" and not _is_redirect_rule(d) and d.args[1:2] != ["-"]:
-            return False
-    return _catch_all_redirect(vh)
+    return not _serves(vh.own_children()) and _catch_all_redirect(vh)
+
+
+def _serves(nodes: list[Node]) -> bool:
+    """Whether any directive in ``nodes``, at any depth, hands requests to something else
+    than a redirect.  A plain recursive loop: every vhost of a server is asked this."""
+    for node in nodes:
+        if type(node) is Section:
+            if _serves(node.children):
+                return True
+        elif type(node) is Directive:
+            name = node.lname
+            if name in _SERVES or name.startswith(_SERVES_PREFIX):
+                return True
+            if name == "rewriterule" and not _is_redirect_rule(node) and node.args[1:2] != ["-"]:
+                return True
+    return False

@@ -48,8 +48,9 @@ def run(ctx: VHostContext, rules: dict[str, ModuleType] | None = None,
         severity: dict[str, Severity] | None = None) -> Iterator[Finding]:
     """Findings of ``rules`` (default: all) for one vhost; ``severity`` overrides a rule's own."""
     severity = severity or {}
+    active = ctx.active
     for code, rule in (REGISTRY if rules is None else rules).items():
-        if not ctx.active and not getattr(rule, "SEES_INACTIVE", False):
+        if not active and not getattr(rule, "SEES_INACTIVE", False):
             continue
         for line, message in rule.check(ctx):
             yield Finding(ctx.cf.path, line, 1, code, severity.get(code, rule.SEVERITY), message)
