@@ -20,9 +20,9 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
+from .cached import cached_property
 from .errors import ConfigSyntaxError
 
 CONDITIONALS = {"ifmodule", "ifdefine", "ifversion", "ifdirective", "iffile", "ifsection"}

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
 
 from .block import BEGIN, END
+from .cached import cached_property
 from .reader import CONDITIONALS, Comment, ConfigFile, Directive, Node, Section
 
 # Sections that may hold vhosts without being vhosts themselves.

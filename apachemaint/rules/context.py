@@ -6,10 +6,11 @@ state) is computed once per vhost here, and the template is rendered once per se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from .. import block
 from ..block import BlockOptions, Found, Legacy, State
+from ..cached import cached_property
 from ..conditions import holds
 from ..reader import CONDITIONALS, ConfigFile, Directive, Node, Section, walk
 from ..vhosts import VHost
