@@ -257,7 +257,13 @@ class _Walker:
     def nodes(self, cf: ConfigFile, nodes: list, depth: int, in_section: bool) -> None:
         srv = self.server
         for node in nodes:
-            if isinstance(node, Section):
+            kind = type(node)
+            if kind is Directive:
+                if not in_section:
+                    srv.server_level.append(node)
+                if node.lname in _WALKED:  # tested here: a call per directive shows at 10,000 files
+                    self.directive(cf, node, depth)
+            elif kind is Section:
                 if node.lname in reader.CONDITIONALS:
                     if not holds(node, srv.modules, srv.defines):
                         srv.inactive.add(id(node))
@@ -267,14 +273,10 @@ class _Walker:
                 if node.lname == "directory" and not in_section:
                     srv.directories.append(node)
                 self.nodes(cf, node.children, depth, True)
-            elif isinstance(node, Directive):
-                self.directive(cf, node, depth, in_section)
 
-    def directive(self, cf: ConfigFile, d: Directive, depth: int, in_section: bool) -> None:
+    def directive(self, cf: ConfigFile, d: Directive, depth: int) -> None:
         srv, name = self.server, d.lname
-        if not in_section:
-            srv.server_level.append(d)
-        if name not in _WALKED or not d.args:
+        if not d.args:
             return
         if name == "loadmodule":
             srv.modules.add(module_key(d.args[0]))
