@@ -150,6 +150,20 @@ def _read_bytes(path: str) -> bytes:
 _NOT_PLAIN = re.compile("[\"'\x1c-\x1f]")
 
 
+# What httpd's apr_isspace() takes for blanks (C's isspace), and the characters Python's
+# str.split() also splits on, which httpd reads as part of a word.
+_SPACE = " \t\r\n\f\v"
+_ODD_SPACE = "\x1c\x1d\x1e\x1f"  # tested with `in`: a regex scan costs more than the parse
+_FIRST_SPACE = re.compile("[ \t\r\n\f\v]+")
+
+
+def _name_split(t: str) -> list[str]:
+    """``t.split(None, 1)`` the way httpd splits a directive's name from its arguments, for
+    lines with characters that only Python takes for blanks (``\\x1c``, ``\\u3000``, ...)."""
+    m = _FIRST_SPACE.search(t)
+    return [t[:m.start()], t[m.end():]] if m else [t]
+
+
 def split_words(s: str) -> list[str]:
     """Split directive arguments the way httpd's ap_getword_conf does."""
     if s.isascii() and not _NOT_PLAIN.search(s):
@@ -212,37 +226,38 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
     stack: list[Section] = []
     out = root  # the children list new nodes go to
     lines = text.split("\n")
-    last = len(lines) - 1  # lines[last] is what follows the final newline ("" for most files)
-    count = last + 1 if lines[last] else last  # physical lines that hold something
+    if not lines[-1]:
+        lines.pop()  # what follows the final newline: no line
+    count = len(lines)
     joins = "\\\n" in text or "\\\r\n" in text or text.endswith("\\")
     crlf = "\r" in text
-    pos = i = 0
+    plain = text.isascii() and not any(c in text for c in _ODD_SPACE)  # str.split() splits as httpd does
+    pos = 0
     # One pass over the physical lines, joining continuations into logical lines as httpd
-    # does; the common case (no continuation) costs one strip per line.
-    while i < count:
-        raw = lines[i]
-        line, start = i + 1, pos
-        i += 1
-        pos += len(raw) + (i <= last)
+    # does; the common case (no continuation) costs one strip per line.  Every line is
+    # counted with its newline; a last line without one is put right at the end.
+    numbered = enumerate(lines, 1)
+    for line, raw in numbered:
+        start = pos
+        pos += len(raw) + 1
         body = raw[:-1] if crlf and raw and raw[-1] == "\r" else raw
         # httpd joins only "\\" right before the line end, and only when a line follows.
-        if joins and body and body[-1] == "\\" and i < count:
-            parts = []
-            while body and body[-1] == "\\" and i < count:
+        if joins and body and body[-1] == "\\" and line < count:
+            parts, n = [], line
+            while body and body[-1] == "\\" and n < count:
                 parts.append(body[:-1])
-                raw = lines[i]
-                i += 1
-                pos += len(raw) + (i <= last)
+                n, raw = next(numbered)
+                pos += len(raw) + 1
                 body = raw[:-1] if raw and raw[-1] == "\r" else raw
             parts.append(body)
             body = "".join(parts)
-        t = body.strip(" \t\f\v")
+        t = body.strip(_SPACE)
         if not t:
             out.append(Blank(line, start, pos))
         elif t[0] == "#":
             out.append(Comment(line, start, pos, t))
         elif t[0] != "<":
-            words = t.split(None, 1)
+            words = t.split(None, 1) if plain else _name_split(t)
             name, lname = _NAMES.get(words[0]) or _name(words[0])
             out.append(Directive(line, start, pos, name, words[1] if len(words) > 1 else "", lname))
         elif t[1:2] == "/":
@@ -260,6 +275,8 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
             out.append(sec)
             stack.append(sec)
             out = sec.children
+    if pos > len(text):
+        _unend(root, len(text))
     if stack and stack[0].lname not in CONDITIONALS:
         sec = stack[-1]
         raise ConfigSyntaxError(f"<{sec.name}> was not closed.", path, sec.line)
@@ -269,6 +286,18 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
         sec.close_start = sec.end = len(text)
         sec.close_line = text.count("\n") + 1
     return ConfigFile(path, text, root)
+
+
+def _unend(nodes: list[Node], end: int) -> None:
+    """Take back the newline counted for a last line that has none: the nodes on the
+    tree's right edge end there."""
+    while nodes:
+        node = nodes[-1]
+        node.end = min(node.end, end)
+        if type(node) is not Section:
+            return
+        node.open_end = min(node.open_end, end)
+        nodes = node.children
 
 
 def _close(t: str, line: int, end: int, start: int, stack: list[Section], path: str) -> None:

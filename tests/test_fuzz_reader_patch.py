@@ -166,8 +166,9 @@ def check_patch(data: bytes) -> None:
     assert all(r.action in (patching.Action.CURRENT, patching.Action.NOT_APPLICABLE) for r in again_results)
     if has_old:
         return  # replacing a block or a recipe legitimately removes lines
-    old_lines = cf.text.splitlines(keepends=True)
-    new_lines = new_text.splitlines(keepends=True)
+    # Lines as httpd counts them: str.splitlines() also breaks at \x1c-\x1e, \x85, U+2028...
+    old_lines = cf.text.split("\n")
+    new_lines = new_text.split("\n")
     spans = _vhost_spans(new)
     ops = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes()
     for tag, i1, i2, j1, j2 in ops:
