@@ -1,12 +1,11 @@
-"""How the benchmarks time things: one child process at a time, its own wall time, CPU time
-and peak memory (from wait4, so one child's numbers never mix with another's), and medians
+"""How the benchmarks time things: one process at a time, its own wall time, CPU time and
+peak memory (from wait4, so one process's numbers never mix with another's), and medians
 of interleaved rounds so that slow drift on a shared machine hits every contender alike."""
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
-import time
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,25 +18,38 @@ class Run:
     code: int
 
 
+# The command runs as the grandchild of this process, started by a bare interpreter that
+# reports its wait4() figures: Linux counts the memory of the process a program replaces
+# (exec) in its peak, and a child of this benchmark would start from the benchmark's own
+# peak (hundreds of MiB after the config scale) instead of from the launcher's (~8 MiB,
+# the smallest figure this can report).
+_LAUNCHER = """
+import os, sys, time
+deadline = float(sys.argv[1])
+null = os.open(os.devnull, os.O_RDWR)
+start = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ, file_actions=[
+    (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
+while True:
+    got, status, usage = os.wait4(pid, os.WNOHANG)
+    if got:
+        break
+    if time.perf_counter() - start > deadline:
+        os.kill(pid, 9)
+        got, status, usage = os.wait4(pid, 0)
+        break
+    time.sleep(0.002)
+wall = time.perf_counter() - start
+print(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def run(cmd: Sequence[str], *, env: dict | None = None, timeout: float = 600.0) -> Run:
-    """Run ``cmd`` to its end; stdout and stderr are discarded."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(list(cmd), env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = start + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.002)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
-    # ru_maxrss is in KiB on Linux.
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode)
+    """Run ``cmd`` to its end (killed after ``timeout``); its output is discarded."""
+    done = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(timeout), *cmd], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, check=True)
+    wall, cpu, rss_kib, code = done.stdout.split()
+    return Run(float(wall), float(cpu), int(rss_kib) / 1024, int(code))  # ru_maxrss is KiB on Linux
 
 
 def interleaved(contenders: dict[str, Callable[[], Run]], rounds: int,
