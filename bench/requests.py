@@ -7,6 +7,7 @@ ratios to the unpatched vhost measured in the same rounds.
 
 Variants for the small static file (fixtures/served/static.conf):
   plain            the vhost as the user wrote it (the baseline)
+  plain, again     the very same vhost in a second Apache: its "cost" is the bench's own noise
   block, off       the current managed block, no flag: the cost every production request pays
   block, on        maintenance on (`down`): every request a 503 with the page
 and, with ``explain``, the block taken apart, to see where the cost goes:
@@ -159,7 +160,8 @@ def main(rounds: int, seconds: float, explain: bool, connections: int = 16, thre
     if shutil.which("wrk") is None:
         return "request cost: skipped (wrk not installed: apt-get install wrk)"
     parts = _parts()
-    static = [("plain", None, False), ("block, off", parts["block"], False), ("block, on", parts["block"], True)]
+    static = [("plain", None, False), ("plain, again", None, False), ("block, off", parts["block"], False),
+              ("block, on", parts["block"], True)]
     if explain:
         static += [(name, parts[name], False)
                    for name in ("flag test", "<If> part", "engine only", "rules, engine on")]
