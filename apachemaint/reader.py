@@ -197,13 +197,13 @@ def _split_quoted(s: str) -> list[str]:
             i = j
 
 
+_SECTION_NAME = re.compile("<([^ \t>]*)")
+
+
 def _section_head(text: str) -> tuple[str, str]:
     """Name and raw args of ``<Name args>``; httpd cuts the args at the last '>'."""
-    inner = text[1:]
-    j = 0
-    while j < len(inner) and inner[j] not in " \t>":
-        j += 1
-    name, rest = inner[:j], inner[j:]
+    m = _SECTION_NAME.match(text)
+    name, rest = m.group(1), text[m.end():]
     gt = rest.rfind(">")
     if gt < 0:
         raise ValueError(name)
