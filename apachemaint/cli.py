@@ -52,7 +52,8 @@ def main(version: Annotated[Optional[bool], typer.Option(
     gc.disable()
 
 
-Files = Annotated[list[Path], typer.Argument(help="Vhost files (a sites-enabled link is followed to its file).")]
+# Strings, not Paths: click's Path conversion stats each one, 0.15 s for 10,000 files.
+Files = Annotated[list[str], typer.Argument(help="Vhost files (a sites-enabled link is followed to its file).")]
 
 # The block's options, shared by `patch` and `new`: None means "not given", so a re-patch
 # keeps what the block's marker recorded.
@@ -104,13 +105,15 @@ def patch(
     from . import patch as patching
 
     given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after)
-    plans = [patching.plan(f, given) for f in files]
+    plans = patching.plan_all(files, given)
+    lines = []
     for p in plans:
         if p.followed_link:
-            print(f"{p.path}: symlink followed to {p.real}")
+            lines.append(f"{p.path}: symlink followed to {p.real}\n")
         for r in p.results:
             extra = f" ({r.detail})" if r.detail else ""
-            print(f"{p.path}:{r.vhost.line}: {r.vhost.tag}: {r.action.value}{extra}")
+            lines.append(f"{p.path}:{r.vhost.line}: {r.vhost.tag}: {r.action.value}{extra}\n")
+    sys.stdout.write("".join(lines))
     if diff or check:
         if diff:
             sys.stdout.write("".join(p.diff() for p in plans))

@@ -42,7 +42,7 @@ def fix(findings: list[Finding], *, config: Path | None = None, configtest: bool
         changed = [r for r in plan.results if r.action not in (patching.Action.CURRENT,
                                                                patching.Action.NOT_APPLICABLE)]
         lonely = [r for r in changed
-                  if not any(r.vhost.section.line <= ln <= r.vhost.section.close_line for ln in wanted)]
+                  if not any(r.vhost.line <= ln <= r.vhost.close_line for ln in wanted)]
         if lonely:
             why = f"line {lonely[0].vhost.line}: {lonely[0].vhost.tag} would change too, and has no fixable finding"
             report.skipped.append((path, why))

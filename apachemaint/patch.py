@@ -2,20 +2,25 @@
 
 Planning is pure (text in, text out, one result per vhost); applying writes the planned
 files all-or-nothing: every file is read and planned before the first write, originals go
-to a checkpoint, and a failed config test puts every touched file back byte for byte.
+to a checkpoint, a file that changed after it was read is not overwritten, and a failed
+config test puts every touched file back byte for byte.
 """
 from __future__ import annotations
 
 import difflib
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
-from . import block, checkpoint, reader, server, vhosts
+from . import block, checkpoint, forked, reader, server, vhosts
 from .block import BlockOptions, State
 from .errors import ApacheMaintError, ConfigTestFailed, UnsafeWrite
 from .reader import Blank, ConfigFile
-from .safewrite import PartialWrite, resolve_link, write_many
+from .safewrite import PartialWrite, Stamp, resolve_link, write_many
 
 
 class Action(Enum):
@@ -28,32 +33,59 @@ class Action(Enum):
     NOT_APPLICABLE = "not applicable: redirect-only vhost"
 
 
+class VHostRef(NamedTuple):
+    """What a report says of a vhost (``line``, ``tag``, ``within``, as on ``vhosts.VHost``)
+    without its parse tree, so that a plan made in another process travels light."""
+    tag: str
+    line: int
+    close_line: int
+    within: tuple[str, ...] = ()
+
+
 @dataclass
 class VHostResult:
-    vhost: vhosts.VHost
+    vhost: VHostRef
     action: Action
     detail: str = ""
 
 
 @dataclass
 class FilePlan:
+    """One file's plan: the bytes it was made from, the bytes to write, and why.
+
+    ``seen`` stamps the file as ``lstat`` found it just before it was read: the write is
+    refused if the file changed after that.  ``cf``, the parse tree, stays in the process
+    that planned (a plan from ``plan_all``'s second process arrives without it); it spares
+    the config test a second read of the file.
+    """
     path: str  # as the user named it
     real: Path  # the file actually written
     followed_link: bool
-    cf: ConfigFile
-    new_text: str
+    old_bytes: bytes  # as read: what the plan was made from, and what a rollback writes back
+    new_bytes: bytes
     results: list[VHostResult] = field(default_factory=list)
+    seen: Stamp | None = None
+    cf: ConfigFile | None = None
+
+    def __reduce__(self):
+        # Pickled without the parse tree: it stays in the process that planned (see plan_all).
+        return FilePlan, (self.path, self.real, self.followed_link, self.old_bytes, self.new_bytes,
+                          self.results, self.seen)
 
     @property
     def changed(self) -> bool:
-        return self.new_text != self.cf.text
+        return self.new_bytes != self.old_bytes
 
     @property
-    def new_bytes(self) -> bytes:
-        return self.cf.to_bytes(self.new_text)
+    def old_text(self) -> str:
+        return self.old_bytes.decode("utf-8", "surrogateescape")  # as the reader decodes
+
+    @property
+    def new_text(self) -> str:
+        return self.new_bytes.decode("utf-8", "surrogateescape")
 
     def diff(self) -> str:
-        old = self.cf.text.splitlines(keepends=True)
+        old = self.old_text.splitlines(keepends=True)
         new = self.new_text.splitlines(keepends=True)
         return "".join(difflib.unified_diff(old, new, self.path, self.path))
 
@@ -77,22 +109,23 @@ def plan_text(cf: ConfigFile, given: dict | None = None) -> tuple[str, list[VHos
     ``given`` holds the options the user named (None for the rest); a vhost that already
     carries a block keeps its recorded options for everything not given.
     """
-    given = given or {}
+    named = tuple((k, v) for k, v in (given or {}).items() if v is not None)
     edits: list[tuple[int, int, str]] = []
     results: list[VHostResult] = []
     eol = cf.eol
     for vh in vhosts.find(cf):
+        ref = VHostRef(vh.tag, vh.line, vh.section.close_line, vh.within)
         found = block.find_managed(cf, vh.section)
         if not found and vh.redirect_only:
-            results.append(VHostResult(vh, Action.NOT_APPLICABLE))
+            results.append(VHostResult(ref, Action.NOT_APPLICABLE))
             continue
         indent, unit = _indent(cf, vh)
         if found:
             first = found[0]
-            opts = first.marker.options.merged(**given)
+            opts = _merged(first.marker.options, named)
             state = block.state_of(first)
             if state is State.CURRENT and opts == first.marker.options and len(found) == 1:
-                results.append(VHostResult(vh, Action.CURRENT))
+                results.append(VHostResult(ref, Action.CURRENT))
                 continue
             indent = cf.line_indent(first.start)
             edits.append((first.start, first.end, block.render(opts, indent, unit, eol)))
@@ -100,29 +133,50 @@ def plan_text(cf: ConfigFile, given: dict | None = None) -> tuple[str, list[VHos
             action = {State.EDITED: Action.REWRITTEN, State.OUTDATED: Action.UPDATED}.get(
                 state, Action.RECONFIGURED)
             detail = f"{len(found) - 1} duplicate block(s) removed" if len(found) > 1 else ""
-            results.append(VHostResult(vh, action, detail))
+            results.append(VHostResult(ref, action, detail))
             continue
-        opts = BlockOptions().merged(**given)
+        opts = _merged(_DEFAULTS, named)
         legacy = block.find_legacy(cf, vh.section)
         edits.append((vh.section.open_end, vh.section.open_end, block.render(opts, indent, unit, eol)))
         if legacy:
             edits += [(n.start, n.end, "") for n in legacy.nodes]
             lines = ", ".join(str(n.line) for n in legacy.nodes)
-            results.append(VHostResult(vh, Action.LEGACY, f"removed lines {lines}"))
+            results.append(VHostResult(ref, Action.LEGACY, f"removed lines {lines}"))
         else:
-            results.append(VHostResult(vh, Action.INSERTED))
+            results.append(VHostResult(ref, Action.INSERTED))
     text = cf.text
     for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         text = text[:start] + new + text[end:]
     return text, results
 
 
+_DEFAULTS = BlockOptions()
+
+
+@lru_cache(maxsize=64)
+def _merged(options: BlockOptions, named: tuple) -> BlockOptions:
+    """``options`` with the user's ``named`` ones in their place: thousands of vhosts share
+    a handful of recorded options, so each pair is merged (and checked) once."""
+    return options.merged(**dict(named))
+
+
 def plan(path: str | Path, given: dict | None = None) -> FilePlan:
     real, followed = resolve_link(path)
+    try:
+        seen = Stamp.of(os.lstat(real))  # before reading: a later edit then shows as a change
+    except OSError:
+        seen = None  # reading reports what is wrong
     cf = reader.read(real)
     cf.path = str(path)
     text, results = plan_text(cf, given)
-    return FilePlan(str(path), real, followed, cf, text, results)
+    return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(text), results, seen, cf)
+
+
+def plan_all(paths: Sequence[str | Path], given: dict | None = None) -> list[FilePlan]:
+    """``[plan(p, given) for p in paths]``, the second half planned in a second process when
+    there are many (reading and parsing is most of a patch's time).  Its plans arrive
+    without ``cf``; an error in either half is raised here, as planning one by one would."""
+    return forked.map_split(lambda p: [plan(p, given)], list(paths))
 
 
 @dataclass
@@ -141,7 +195,7 @@ def apply(plans: list[FilePlan], *, config: Path | None = None, configtest: bool
         return report
     servers: dict[Path, server.Server] = {}
     if configtest:
-        read = {str(p.real): p.cf for p in plans}  # as planned: the bytes still on disk
+        read = {str(p.real): p.cf for p in plans if p.cf is not None}  # as planned: the bytes still on disk
         if config is not None:
             srv = server.load(config, parsed=read)
             servers = {p.real: srv for p in changed if srv.includes(p.real)}
@@ -155,12 +209,17 @@ def apply(plans: list[FilePlan], *, config: Path | None = None, configtest: bool
                 raise ConfigTestFailed(
                     "the server config fails its test before any change; fix that first or use "
                     f"--no-configtest: {_first_error(out)}", srv.main)
-    report.checkpoint = checkpoint.create(
-        [checkpoint.Change(p.real, p.cf.to_bytes(), p.new_bytes) for p in changed])
+    # The originals are saved (in a second process for a large batch) while the new files
+    # are written beside them; the first rename waits for the checkpoint to be complete.
+    saving = checkpoint.Saving([checkpoint.Change(p.real, p.old_bytes, p.new_bytes) for p in changed])
+
+    def saved() -> None:
+        report.checkpoint = saving.wait()
+
     written: list[FilePlan] = []
     try:
         try:
-            write_many([(p.real, p.new_bytes) for p in changed])
+            write_many([(p.real, p.new_bytes, p.seen) for p in changed], before_rename=saved)
         except PartialWrite as exc:
             replaced = set(exc.replaced)
             written = [p for p in changed if p.real in replaced]
@@ -172,9 +231,12 @@ def apply(plans: list[FilePlan], *, config: Path | None = None, configtest: bool
                 raise ConfigTestFailed(f"Apache rejects the patched config, all changes rolled back: "
                                        f"{_first_error(out)}", srv.main)
             report.tested[srv.main] = "Syntax OK"
-    except ApacheMaintError as exc:
-        _roll_back(written, report.checkpoint, exc)
-        checkpoint.discard(report.checkpoint)
+    except BaseException as exc:
+        if report.checkpoint is None:  # nothing renamed yet: only the checkpoint to drop
+            saving.abandon()
+        elif isinstance(exc, ApacheMaintError):
+            _roll_back(written, report.checkpoint, exc)
+            checkpoint.discard(report.checkpoint)
         raise
     return report
 
@@ -182,7 +244,7 @@ def apply(plans: list[FilePlan], *, config: Path | None = None, configtest: bool
 def _roll_back(written: list[FilePlan], saved: Path | None, cause: ApacheMaintError) -> None:
     """Put the original bytes back into every written file, in one batch."""
     try:
-        write_many([(p.real, p.cf.to_bytes()) for p in written])
+        write_many([(p.real, p.old_bytes) for p in written])
     except ApacheMaintError as exc:
         raise UnsafeWrite(f"{cause.message}; rolling back failed too ({exc}); the originals are in "
                           f"{saved} (apachemaint restore)", cause.file, cause.line) from exc

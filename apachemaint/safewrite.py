@@ -8,11 +8,13 @@ over the target; the folder is synced so the rename itself survives a crash.
 ``write_many`` is the one code path; ``write_atomic`` is a batch of one.  A batch runs in
 four phases, so a patch of 10,000 vhosts pays for durability once instead of 20,000 times:
 
-1. check every target (``lstat``: a symlink or anything but a regular file refuses the
-   whole batch), then create, write, chmod and chown every temp file beside its target;
+1. check every target (``lstat``, or the caller's own from when it read the file: a
+   symlink or anything but a regular file refuses the whole batch), then create, write,
+   chmod and chown every temp file beside its target;
 2. make all temp files durable: a small batch ``fsync``s each file as it is written; a
    large one calls ``syncfs(2)`` once per filesystem;
-3. check that no target changed since phase 1, then rename each temp over its target;
+3. check that no target changed since phase 1 (or the caller's read), then rename each
+   temp over its target;
 4. sync each folder that got a rename (one ``fsync`` per folder, or ``syncfs`` when many).
 
 Why ``syncfs`` keeps the guarantee of a per-file ``fsync``: it writes back every dirty
@@ -34,13 +36,14 @@ targets already replaced so that the caller can put them back.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import stat
 import sys
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import UnsafeWrite
 
@@ -51,10 +54,10 @@ _SYNCFS_UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.EBADF, errno.EPERM, err
 
 
 class PartialWrite(UnsafeWrite):
-    """A rename failed part-way through a batch: ``replaced`` hold their new bytes, the
-    rest of the batch is as it was."""
+    """A rename failed part-way through a batch: ``replaced`` (the paths as the caller named
+    them) hold their new bytes, the rest of the batch is as it was."""
 
-    def __init__(self, message: str, file: str | Path, replaced: list[Path]):
+    def __init__(self, message: str, file: str | Path, replaced: list[str | Path]):
         super().__init__(message, file)
         self.replaced = replaced
 
@@ -73,6 +76,22 @@ def resolve_link(path: str | Path) -> tuple[Path, bool]:
     return Path(os.path.join(os.getcwd(), path)), False  # Path.absolute(), at a third of its cost
 
 
+class Stamp(NamedTuple):
+    """What a stat tells of a file that any edit, replacement, chmod or chown changes (the
+    attributes named as on ``os.stat_result``, so either does where one is asked for)."""
+    st_dev: int
+    st_ino: int
+    st_mode: int
+    st_uid: int
+    st_gid: int
+    st_size: int
+    st_mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result | Stamp) -> Stamp:
+        return cls(st.st_dev, st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
+
+
 def write_atomic(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
     """Replace ``path`` with ``data``.
 
@@ -82,21 +101,36 @@ def write_atomic(path: str | Path, data: bytes, *, mode: int | None = None) -> N
     write_many([(path, data)], mode=mode)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
-    target: Path
+    given: str | Path  # the path as the caller named it (what PartialWrite lists)
+    target: str
     data: bytes
-    st: os.stat_result | None  # the target as phase 1 found it; None for a new file
+    st: Stamp | None  # the target as phase 1 found it (or the caller saw it); None for a new file
+    seen: bool  # st is the caller's: the target must not have changed since the caller read it
     tmp: str | None = None
     dev: int = -1  # the filesystem of the temp file
 
 
-def write_many(items: Iterable[tuple[str | Path, bytes]], *, mode: int | None = None) -> None:
+def write_many(items: Iterable[tuple[str | Path, bytes] | tuple[str | Path, bytes, Stamp | None]], *,
+               mode: int | None = None, before_rename: Callable[[], object] | None = None) -> None:
     """Replace every ``path`` with its ``data``, all of them or (before phase 3) none.
 
     Each existing file keeps its mode and owner; new files get ``mode`` (default 0644).
     No path may be a symlink: callers resolve links they mean to follow.  A path named
     twice with the same data is written once; with different data the batch is refused.
+
+    An item may be ``(path, data, seen)``, ``seen`` being the ``Stamp`` (or ``lstat``) of
+    ``path`` taken before the caller read the bytes ``data`` was made from (None: not
+    known).  Then the batch is refused, before any rename, unless ``path`` is still that
+    file, unchanged in inode, size, mtime, mode and owner: an edit made after the caller's
+    read is not overwritten (as far as a stat can tell: mtime moves in clock ticks of a
+    few ms).  Phase 1 takes the mode and owner from ``seen`` instead of looking again.
+
+    ``before_rename`` is called once every temp file is written and durable, before the
+    check of phase 3 and the first rename: what must be complete before any target is
+    replaced (a checkpoint made meanwhile in another process) is waited for there.  If it
+    raises, nothing is renamed and the temp files are removed.
     """
     pending = _check(items)
     if not pending:
@@ -108,6 +142,8 @@ def write_many(items: Iterable[tuple[str | Path, bytes]], *, mode: int | None = 
             _write_temp(p, mode, fs_fds if syncfs else None)
         if syncfs:
             _sync_temps(syncfs, fs_fds, pending)
+        if before_rename:
+            before_rename()
         _unchanged(pending)
     except BaseException as exc:
         _unlink_temps(pending)
@@ -117,7 +153,7 @@ def write_many(items: Iterable[tuple[str | Path, bytes]], *, mode: int | None = 
     finally:
         for fd in fs_fds.values():
             os.close(fd)
-    replaced: list[Path] = []
+    replaced: list[_Pending] = []
     try:
         for p in pending:
             try:
@@ -125,42 +161,87 @@ def write_many(items: Iterable[tuple[str | Path, bytes]], *, mode: int | None = 
             except OSError as exc:
                 if replaced:
                     raise PartialWrite(f"cannot write: {exc.strerror} (after writing {len(replaced)} other "
-                                       "file(s) of the same batch)", p.target, list(replaced)) from None
+                                       "file(s) of the same batch)", p.target, [r.given for r in replaced]) from None
                 raise UnsafeWrite(f"cannot write: {exc.strerror}", p.target) from None
             p.tmp = None
-            replaced.append(p.target)
+            replaced.append(p)
     finally:
         _unlink_temps(pending)
-        _sync_folders({t.parent for t in replaced})
+        _sync_folders({_folder(p.target) for p in replaced})
 
 
-def _check(items: Iterable[tuple[str | Path, bytes]]) -> list[_Pending]:
+def _check(items: Iterable[tuple]) -> list[_Pending]:
     """Phase 1a: every target is a regular file or missing; nothing is created yet."""
     pending: dict[str, _Pending] = {}
     cwd = os.getcwd()
-    for path, data in items:
-        target = Path(path)
-        key = os.path.join(cwd, target)  # as given when absolute
+    for path, data, *seen in items:
+        target = _plain(path)
+        key = target if target[:1] == "/" else os.path.join(cwd, target)
         if key in pending:
             if pending[key].data != data:
                 raise UnsafeWrite("named twice in one write with different contents", target)
             continue
-        pending[key] = _Pending(target, data, _lstat(target))
+        if seen and seen[0] is not None:
+            _regular(seen[0], target)
+            pending[key] = _Pending(path, target, data, Stamp.of(seen[0]), True)
+        else:
+            pending[key] = _Pending(path, target, data, _lstat(target), False)
     return list(pending.values())
 
 
-def _lstat(target: Path) -> os.stat_result | None:
+def _plain(path: str | Path) -> str:
+    """``path`` as a string, with ``.`` parts and doubled slashes gone as in a Path (which
+    already has them gone): two spellings of one file must meet in one batch entry."""
+    s = os.fspath(path)
+    if isinstance(path, str) and ("/." in s or "//" in s or s.startswith("./") or s.endswith("/")):
+        return str(Path(s))
+    return s
+
+
+def _folder(target: str) -> str:
+    return os.path.dirname(target) or "."
+
+
+def _lstat(target: str) -> Stamp | None:
     try:
         st = os.lstat(target)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise UnsafeWrite(f"cannot inspect: {exc.strerror}", target) from None
+    _regular(st, target)
+    return Stamp.of(st)
+
+
+def _regular(st: os.stat_result | Stamp, target: str) -> None:
     if stat.S_ISLNK(st.st_mode):
         raise UnsafeWrite("is a symlink; refusing to write through it", target)
     if not stat.S_ISREG(st.st_mode):
         raise UnsafeWrite("is not a regular file", target)
-    return st
+
+
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMP_NUMBER = itertools.count()
+_TEMP_TRIES = 100
+
+
+def _create_temp(target: str, mode: int) -> tuple[int, str]:
+    """A new, empty file of ours beside ``target``: ``.NAME.PID-N.apachemaint-tmp``.
+
+    ``O_EXCL`` makes the file ours (a name that exists, even as a dangling symlink, fails
+    it without following it).  A name that is taken (a leftover of a crashed run, or a
+    guess by someone who may write in the folder) is retried with random ones, as
+    ``tempfile.mkstemp`` would; a counter is a quarter of mkstemp's cost in Python."""
+    cut = target.rfind("/") + 1
+    stem = f"{target[:cut]}.{target[cut:]}."
+    suffix = f"{os.getpid()}-{next(_TEMP_NUMBER)}"
+    for _ in range(_TEMP_TRIES):
+        tmp = f"{stem}{suffix}.apachemaint-tmp"
+        try:
+            return os.open(tmp, _TEMP_FLAGS, mode), tmp
+        except FileExistsError:
+            suffix = os.urandom(8).hex()
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", _folder(target))
 
 
 def _write_temp(p: _Pending, mode: int | None, fs_fds: dict[int, int] | None) -> None:
@@ -169,11 +250,13 @@ def _write_temp(p: _Pending, mode: int | None, fs_fds: dict[int, int] | None) ->
     ``fs_fds`` is None when each file is fsynced here; otherwise the first temp file on
     each filesystem stays open in it (see the module docstring) and syncfs comes later.
     """
-    folder = p.target.parent
+    wanted = stat.S_IMODE(p.st.st_mode) if p.st is not None else 0o644 if mode is None else mode
     try:
-        fd, p.tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.target.name}.", suffix=".apachemaint-tmp")
+        # Made with the permission bits it ends with (less the umask), so that most temp
+        # files need no chmod.
+        fd, p.tmp = _create_temp(p.target, wanted & 0o777)
     except OSError as exc:
-        raise UnsafeWrite(f"cannot write in {folder}: {exc.strerror}", p.target) from None
+        raise UnsafeWrite(f"cannot write in {_folder(p.target)}: {exc.strerror}", p.target) from None
     keep = False
     try:
         made = os.fstat(fd)
@@ -181,20 +264,21 @@ def _write_temp(p: _Pending, mode: int | None, fs_fds: dict[int, int] | None) ->
         if fs_fds is not None and made.st_dev not in fs_fds:
             fs_fds[made.st_dev] = fd
             keep = True
+        # Compared with the temp file itself, not our uid: a setgid folder gives its group.
+        chown = p.st is not None and (p.st.st_uid, p.st.st_gid) != (made.st_uid, made.st_gid)
+        if chown:
+            os.fchmod(fd, 0o600)  # still empty: its group is not the target's, so ours alone until chown
         view = memoryview(p.data)
         while view:
             view = view[os.write(fd, view):]
-        if p.st is not None:
-            # Compared with the temp file itself, not our uid: a setgid folder gives its group.
-            if (p.st.st_uid, p.st.st_gid) != (made.st_uid, made.st_gid):
-                try:
-                    os.fchown(fd, p.st.st_uid, p.st.st_gid)
-                except PermissionError:
-                    raise UnsafeWrite(f"cannot keep owner {p.st.st_uid}:{p.st.st_gid} "
-                                      "(run as that user or root)", p.target) from None
-            os.fchmod(fd, stat.S_IMODE(p.st.st_mode))  # after fchown, which may clear setuid/setgid
-        else:
-            os.fchmod(fd, 0o644 if mode is None else mode)
+        if chown:
+            try:
+                os.fchown(fd, p.st.st_uid, p.st.st_gid)
+            except PermissionError:
+                raise UnsafeWrite(f"cannot keep owner {p.st.st_uid}:{p.st.st_gid} "
+                                  "(run as that user or root)", p.target) from None
+        if chown or stat.S_IMODE(made.st_mode) != wanted:
+            os.fchmod(fd, wanted)  # after fchown, which may clear setuid/setgid
         if fs_fds is None:
             os.fsync(fd)
     except OSError as exc:
@@ -221,17 +305,16 @@ def _sync_temps(syncfs, fs_fds: dict[int, int], pending: list[_Pending]) -> None
 
 
 def _unchanged(pending: list[_Pending]) -> None:
-    """Phase 3a: no target was replaced, edited, chmodded or created while the batch was written."""
-    def key(st: os.stat_result | None):
-        return st and (st.st_dev, st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
-
+    """Phase 3a: no target was replaced, edited, chmodded or created since phase 1 found it
+    (or since the caller read it, for an item with ``seen``)."""
     for p in pending:
         try:
             now = os.lstat(p.target)
         except FileNotFoundError:
             now = None
-        if key(now) != key(p.st):
-            raise UnsafeWrite("changed while apachemaint was writing it; nothing written", p.target)
+        if (now and Stamp.of(now)) != p.st:
+            when = "since apachemaint read it" if p.seen else "while apachemaint was writing it"
+            raise UnsafeWrite(f"changed {when}; nothing written", p.target)
 
 
 def _unlink_temps(pending: list[_Pending]) -> None:
@@ -244,7 +327,7 @@ def _unlink_temps(pending: list[_Pending]) -> None:
             p.tmp = None
 
 
-def _sync_folders(folders: set[Path]) -> None:
+def _sync_folders(folders: set[str]) -> None:
     """Phase 4: make the renames durable, best effort (the new bytes are in place already)."""
     try:
         sync_paths(folders)
@@ -252,14 +335,14 @@ def _sync_folders(folders: set[Path]) -> None:
         pass
 
 
-def sync_paths(paths: Iterable[Path]) -> None:
+def sync_paths(paths: Iterable[str | Path]) -> None:
     """Make existing files and folders durable: their data, and for a folder its entries.
 
     Per filesystem, one ``syncfs`` when there are ``SYNCFS_FROM`` paths or more, else an
     ``fsync`` of each.  A file that cannot be synced raises ``UnsafeWrite``; a folder is
     best effort, as some filesystems cannot fsync one.
     """
-    by_dev: dict[int, list[tuple[Path, bool]]] = {}
+    by_dev: dict[int, list[tuple[str | Path, bool]]] = {}
     for path in paths:
         try:
             st = os.stat(path)
@@ -286,7 +369,7 @@ def _fsync_path(path: str | Path) -> None:
         os.close(fd)
 
 
-def _syncfs_at(syncfs, path: Path) -> bool:
+def _syncfs_at(syncfs, path: str | Path) -> bool:
     """syncfs on the filesystem of ``path``; False when refused here (fsync each instead)."""
     try:
         fd = os.open(path, os.O_RDONLY)

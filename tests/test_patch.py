@@ -12,7 +12,7 @@ import pytest
 from corpus import corpus_params, fixture_params
 from test_reader import KNOWN_BAD
 
-from apachemaint import block, checkpoint, reader, vhosts
+from apachemaint import block, checkpoint, forked, reader, vhosts
 from apachemaint import patch as patching
 from apachemaint.block import BlockOptions, State
 from apachemaint.errors import ApacheMaintError, BlockError, InvalidOption, UnsafeWrite
@@ -211,10 +211,14 @@ def test_patch_is_idempotent_and_only_adds_inside_vhosts(path):
 
 # --- apply, checkpoints and restore: the user's bytes, mode and owner come back exactly ---
 
-@pytest.fixture
-def sites(tmp_path: Path, monkeypatch) -> list[Path]:
-    """Three vhost files of different line ends, bytes, modes and (as root) owners."""
+@pytest.fixture(params=["checkpoint here", "checkpoint forked"])
+def sites(tmp_path: Path, monkeypatch, request) -> list[Path]:
+    """Three vhost files of different line ends, bytes, modes and (as root) owners; the
+    checkpoint of a patch is made in this process, or in a second one (as for a big batch)."""
     monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(tmp_path / "state"))
+    if request.param == "checkpoint forked":
+        monkeypatch.setattr(forked, "MIN_ITEMS", 0)
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
     folder = tmp_path / "sites"
     folder.mkdir()
     bodies = [PROXY.encode(), PROXY.replace("\n", "\r\n").encode(), b"# caf\xe9 (latin-1)\n" + PROXY.encode()]
@@ -278,9 +282,9 @@ def test_a_file_edited_between_plan_and_checkpoint_is_saved_as_planned(sites):
     plan = patching.plan(sites[0])
     with open(sites[0], "ab") as fh:
         fh.write(b"# edited meanwhile\n")
-    folder = checkpoint.create([checkpoint.Change(plan.real, plan.cf.to_bytes(), plan.new_bytes)])
+    folder = checkpoint.create([checkpoint.Change(plan.real, plan.old_bytes, plan.new_bytes)])
     saved = folder / json.loads((folder / "manifest.json").read_text())["files"][0]["backup"]
-    assert saved.read_bytes() == plan.cf.to_bytes()
+    assert saved.read_bytes() == plan.old_bytes
     assert os.stat(saved).st_ino != os.stat(sites[0]).st_ino, "a copy, since a link would hold the edit"
 
 
@@ -356,3 +360,32 @@ def test_a_checkpoint_that_cannot_be_completed_leaves_no_folder(sites, monkeypat
         patching.apply([patching.plan(f) for f in sites], configtest=False)
     assert _state(sites) == before and all(os.stat(f).st_nlink == 1 for f in sites)
     assert not list((tmp_path / "state" / "checkpoints").iterdir())
+
+
+@pytest.mark.parametrize("when", ["before the checkpoint", "after the checkpoint"])
+def test_a_file_edited_after_planning_is_not_overwritten(sites, monkeypatch, tmp_path, when):
+    plans = [patching.plan(f) for f in sites]
+
+    def edit():
+        with open(sites[1], "ab") as fh:
+            fh.write(b"# edited meanwhile\n")
+
+    if when == "before the checkpoint":
+        edit()
+    else:
+        create = checkpoint.create
+
+        def create_then_edit(changes):
+            folder = create(changes)
+            edit()
+            return folder
+
+        monkeypatch.setattr(checkpoint, "create", create_then_edit)
+    with pytest.raises(UnsafeWrite, match="changed since apachemaint read it; nothing written") as err:
+        patching.apply(plans, configtest=False)
+    assert err.value.file == str(sites[1])
+    assert sites[1].read_bytes().endswith(b"# edited meanwhile\n")
+    assert [f.read_bytes() for f in sites] == [p.old_bytes for p in plans[:1]] + [sites[1].read_bytes()] + \
+        [p.old_bytes for p in plans[2:]], "nothing written"
+    assert not list((tmp_path / "state" / "checkpoints").iterdir())
+    assert not list(sites[0].parent.glob(".*apachemaint-tmp"))

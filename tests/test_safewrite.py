@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import itertools
 import os
 import shutil
 import stat
@@ -218,7 +219,7 @@ def test_a_target_changed_during_the_batch_refuses_it(tmp_path, monkeypatch):
 
     def edit_while_writing(p, *args):
         real(p, *args)
-        if p.target == files[-1]:
+        if p.target == str(files[-1]):
             with open(files[0], "ab") as fh:  # someone appends to the first file meanwhile
                 fh.write(b"# later\n")
 
@@ -296,3 +297,117 @@ def test_a_path_named_twice(tmp_path):
     with pytest.raises(UnsafeWrite, match="named twice"):
         write_many([(f, b"one\n"), (f, b"two\n")])
     assert f.read_bytes() == b"new\n" and [p.name for p in tmp_path.iterdir()] == ["a.conf"]
+
+
+# --- a caller's stamp: what it read must still be what is renamed over -------------------
+
+def _append(f: Path) -> None:
+    with open(f, "ab") as fh:
+        fh.write(b"# edited\n")
+
+
+def _replace(f: Path) -> None:
+    other = f.with_name("other")
+    other.write_bytes(f.read_bytes())  # the same bytes, another inode
+    other.chmod(stat.S_IMODE(os.stat(f).st_mode))
+    os.replace(other, f)
+
+
+@pytest.mark.parametrize("count", [3, safewrite.SYNCFS_FROM + 5])
+@pytest.mark.parametrize("edit", [_append, _replace, lambda f: f.chmod(0o600)])
+def test_a_target_changed_since_the_caller_read_it_is_refused(tmp_path, count, edit):
+    files = _tree(tmp_path, count)
+    for f in files:
+        f.chmod(0o644)
+    seen = [safewrite.Stamp.of(os.lstat(f)) for f in files]
+    edit(files[count // 2])  # after the caller's read, before the write
+    before = _snapshot(tmp_path)
+    with pytest.raises(UnsafeWrite, match="changed since apachemaint read it; nothing written") as err:
+        write_many([(f, b"new\n", s) for f, s in zip(files, seen, strict=True)])
+    assert err.value.file == str(files[count // 2])
+    assert _snapshot(tmp_path) == before, "every file as it was, no temp file left"
+
+
+def test_an_unchanged_stamp_writes_with_the_stamped_mode_and_owner(tmp_path):
+    files = _tree(tmp_path, 3)
+    seen = [os.lstat(f) for f in files]  # an os.stat_result does as well as a Stamp
+    write_many([(f, b"new\n", s) for f, s in zip(files, seen, strict=True)] + [(tmp_path / "new.conf", b"n\n", None)])
+    for f, s in zip(files, seen, strict=True):
+        after = os.stat(f)
+        assert f.read_bytes() == b"new\n" and after.st_ino != s.st_ino
+        assert (after.st_mode, after.st_uid, after.st_gid) == (s.st_mode, s.st_uid, s.st_gid)
+    assert (tmp_path / "new.conf").read_bytes() == b"n\n"
+
+
+def test_a_stamp_of_a_symlink_refuses_the_batch(tmp_path):
+    real = tmp_path / "real.conf"
+    real.write_bytes(b"keep\n")
+    link = tmp_path / "link.conf"
+    link.symlink_to(real)
+    with pytest.raises(UnsafeWrite, match="symlink"):
+        write_many([(link, b"new\n", os.lstat(link))])
+    assert real.read_bytes() == b"keep\n" and link.is_symlink()
+
+
+# --- temp files: a name that is taken is never followed; modes survive any umask ---------
+
+def test_a_taken_temp_name_is_skipped_not_followed(tmp_path, monkeypatch):
+    target, victim = tmp_path / "site.conf", tmp_path / "victim"
+    target.write_bytes(b"old\n")
+    victim.write_bytes(b"victim\n")
+    monkeypatch.setattr(safewrite, "_TEMP_NUMBER", itertools.count(7))
+    taken = tmp_path / f".site.conf.{os.getpid()}-7.apachemaint-tmp"
+    taken.symlink_to(victim)  # planted where the next temp file would go
+    write_atomic(target, b"new\n")
+    assert target.read_bytes() == b"new\n" and not target.is_symlink()
+    assert victim.read_bytes() == b"victim\n" and os.readlink(taken) == str(victim)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, victim.name, taken.name])
+
+
+def test_no_free_temp_name_is_a_clear_error(tmp_path, monkeypatch):
+    target = tmp_path / "site.conf"
+    target.write_bytes(b"old\n")
+
+    def taken(*args, **kwargs):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
+
+    monkeypatch.setattr(os, "open", taken)
+    with pytest.raises(UnsafeWrite, match="cannot write in"):
+        write_atomic(target, b"new\n")
+    assert target.read_bytes() == b"old\n"
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o666, 0o640, 0o604])
+def test_the_mode_is_kept_whatever_the_umask(tmp_path, mode):
+    target = tmp_path / "site.conf"
+    target.write_bytes(b"old\n")
+    target.chmod(mode)
+    old = os.umask(0o077)
+    try:
+        write_atomic(target, b"new\n")
+        write_atomic(tmp_path / "page.html", b"x", mode=0o644)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(target).st_mode) == mode
+    assert stat.S_IMODE(os.stat(tmp_path / "page.html").st_mode) == 0o644
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files to other users")
+def test_new_bytes_are_never_readable_by_a_group_that_is_not_the_targets(tmp_path, monkeypatch):
+    files = _tree(tmp_path, 6)
+    for f in files:
+        f.chmod(0o644)
+    real_write, seen = os.write, []
+
+    def write(fd, data):
+        st = os.fstat(fd)
+        seen.append((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    owners = [(os.stat(f).st_uid, os.stat(f).st_gid) for f in files]
+    assert (0, 0) not in owners, "every temp file (made root:root) is given away after the write"
+    write_many([(f, b"new\n") for f in files])
+    assert [mode for _, _, mode in seen] == [0o600] * len(files)
+    assert [(os.stat(f).st_uid, os.stat(f).st_gid, stat.S_IMODE(os.stat(f).st_mode)) for f in files] == \
+        [(uid, gid, 0o644) for uid, gid in owners]
