@@ -43,22 +43,34 @@ def find(start: Path | None = None) -> tuple[Path, dict] | None:
             path = d / name
             if not path.is_file():
                 continue
-            table = _read(path)
+            data = _bytes(path)
             if name == "pyproject.toml":
-                table = table.get("tool", {}).get("apachemaint")
+                # A project's own pyproject.toml is parsed only if it names us: parsing it
+                # is most of a pre-commit check's settings cost (a key spelled with TOML
+                # escapes would be missed; nobody writes [tool."\u0061pachemaint"]).
+                if b"apachemaint" not in data:
+                    continue
+                table = _parse(data, path).get("tool", {}).get("apachemaint")
                 if table is None:
                     continue
-            return path, table
+                return path, table
+            return path, _parse(data, path)
     return None
 
 
-def _read(path: Path) -> dict:
+def _bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings: {exc}", path) from None
+
+
+def _parse(data: bytes, path: Path) -> dict:
     import tomllib  # only where a settings file exists: it costs a pre-commit run ~10 ms to start
 
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingsError(f"cannot read settings: {exc}", path) from None
 
 

@@ -222,6 +222,18 @@ def test_settings_file_and_cli_precedence(tmp_path):
     assert "unknown setting(s) ignores" in apachemaint("check", conf, cwd=project).stderr
 
 
+def test_a_pyproject_toml_is_ours_only_where_it_names_us(tmp_path):
+    project = tmp_path / "proj"
+    conf = write(project / "m.conf", f"<Macro M $x>\n{PATCHED}</Macro>\n")
+    # Broken TOML, but another tool's file: not read, no error (AM014 reported as usual).
+    write(project / "pyproject.toml", "[project\nname = 'x'\n")
+    result = apachemaint("check", conf, cwd=project)
+    assert result.returncode == 1 and "AM014" in result.stdout and not result.stderr
+    write(project / "pyproject.toml", "[project\n[tool.apachemaint]\nignore = ['AM014']\n")
+    result = apachemaint("check", conf, cwd=project)
+    assert result.returncode == 2 and "pyproject.toml" in result.stderr and "cannot read settings" in result.stderr
+
+
 # --- whole servers ------------------------------------------------------------------------
 
 def test_server_check_follows_includes_and_reads_modules(tmp_path):
