@@ -159,7 +159,7 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
 
 def _check_as_child(partner, srv: server.Server, selection: Selection, rules: dict) -> None:
     """The second process: its half of the files, with the whole server's facts from the
-    parent (none: the parent read everything itself).  Never returns."""
+    parent.  Never returns (a parent that took the whole job ends it before that)."""
     final = partner.receive()
     if isinstance(final, server.Facts):
         final.adopt(srv)

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import forked
-from .errors import ApacheMaintError
-from .safewrite import sync_paths, write_atomic, write_many
+from .errors import ApacheMaintError, UnsafeWrite
+from .safewrite import PartialWrite, sync_paths, write_atomic, write_many
 
 
 def state_dir() -> Path:
@@ -73,7 +73,10 @@ def create(changes: list[Change]) -> Path:
                 copies.append((backup, ch.before))
             entries.append({"path": path, "backup": name,
                             "sha256_before": _sha(ch.before), "sha256_after": _sha(ch.after)})
-        write_many(copies, mode=0o600)
+        try:
+            write_many(copies, mode=0o600)
+        except PartialWrite as exc:  # backups, not the caller's targets: nothing of theirs was written
+            raise UnsafeWrite(f"cannot save the originals: {exc.message}", exc.file) from None
         sync_paths([*links, base, str(folder.parent)])  # the links and the folder itself survive a crash
         manifest = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": entries}
         # Not indented: at 10,000 files the indenting encoder costs twice the compact one.

@@ -158,8 +158,9 @@ _FIRST_SPACE = re.compile("[ \t\r\n\f\v]+")
 
 
 def _name_split(t: str) -> list[str]:
-    """``t.split(None, 1)`` the way httpd splits a directive's name from its arguments, for
-    lines with characters that only Python takes for blanks (``\\x1c``, ``\\u3000``, ...)."""
+    """``t.split(None, 1)`` the way httpd splits a directive's name from its arguments: for
+    files that are not plain ASCII or hold characters only Python takes for blanks
+    (``\\x1c``, ``\\u3000``, ...), where ``str.split`` could differ."""
     m = _FIRST_SPACE.search(t)
     return [t[:m.start()], t[m.end():]] if m else [t]
 
@@ -197,7 +198,7 @@ def _split_quoted(s: str) -> list[str]:
             i = j
 
 
-_SECTION_NAME = re.compile("<([^ \t>]*)")
+_SECTION_NAME = re.compile("<([^ \t\r\n\f\v>]*)")  # up to a blank (C's isspace) or '>'
 
 
 def _section_head(text: str) -> tuple[str, str]:
@@ -207,7 +208,7 @@ def _section_head(text: str) -> tuple[str, str]:
     gt = rest.rfind(">")
     if gt < 0:
         raise ValueError(name)
-    return name, rest[:gt].strip(" \t")
+    return name, rest[:gt].strip(_SPACE)
 
 
 # Directive names repeat across a server (every vhost has its ServerName): one shared string
@@ -261,7 +262,7 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
             name, lname = _NAMES.get(words[0]) or _name(words[0])
             out.append(Directive(line, start, pos, name, words[1] if len(words) > 1 else "", lname))
         elif t[1:2] == "/":
-            _close(t, line, pos, start, stack, path)
+            _close((t.split(None, 1) if plain else _name_split(t))[0], line, pos, start, stack, path)
             out = stack[-1].children if stack else root
         else:
             try:
@@ -300,8 +301,8 @@ def _unend(nodes: list[Node], end: int) -> None:
         nodes = node.children
 
 
-def _close(t: str, line: int, end: int, start: int, stack: list[Section], path: str) -> None:
-    word = t.split(None, 1)[0]
+def _close(word: str, line: int, end: int, start: int, stack: list[Section], path: str) -> None:
+    """``word`` is the line's first, ``</Name>``."""
     if not word.endswith(">"):
         raise ConfigSyntaxError(f"{word}> directive missing closing '>'", path, line)
     name = word[2:-1]

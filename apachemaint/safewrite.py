@@ -61,6 +61,9 @@ class PartialWrite(UnsafeWrite):
         super().__init__(message, file)
         self.replaced = replaced
 
+    def __reduce__(self):
+        return type(self), (self.message, self.file, self.replaced)
+
 
 def resolve_link(path: str | Path) -> tuple[Path, bool]:
     """The real file behind ``path``; True when a link was followed (e.g. sites-enabled/)."""

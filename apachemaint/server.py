@@ -139,6 +139,16 @@ class Facts:
         srv.modules, srv.defines, srv.variables, srv.defined = self.state()
         srv.server_level, srv.directories, srv.files = self.server_level, self.directories, self.files
 
+    def append_to(self, srv: Server) -> None:
+        """Add these facts, read right after what ``srv`` holds, to it: the walk goes on
+        from their state, and their lists follow ``srv``'s."""
+        srv.modules, srv.defines, srv.variables, srv.defined = self.state()
+        srv.server_level += self.server_level
+        srv.directories += self.directories
+        srv.errors += self.errors
+        srv.files |= self.files
+        srv.elsewhere += self.configs
+
 
 @dataclass
 class _Marks:
@@ -148,10 +158,12 @@ class _Marks:
     errors: int = 0
     files: set[str] = field(default_factory=set)
     configs: int = 0
+    inactive: set[int] = field(default_factory=set)
 
     @classmethod
     def of(cls, srv: Server) -> _Marks:
-        return cls(len(srv.server_level), len(srv.directories), len(srv.errors), set(srv.files), len(srv.configs))
+        return cls(len(srv.server_level), len(srv.directories), len(srv.errors), set(srv.files), len(srv.configs),
+                   set(srv.inactive))
 
 
 # An Include of this many files is read half here, half in a partner process (see load).
@@ -314,27 +326,25 @@ class _Walker:
             for path in paths[half:]:
                 self.visit(path, depth)
             partner.send(Facts.of(srv, marks))
+            # The files read before the fork are the parent's to check; their sections'
+            # ids leave with them (``inactive`` must not match a later object's id).
             srv.configs = dict(list(srv.configs.items())[marks.configs:])
+            srv.inactive -= marks.inactive
             srv.errors = []
             raise _HandedOver
         before = _state(srv)
         for path in paths[:half]:
             self.visit(path, depth)
-        theirs = partner.receive() if partner else None
         # The child read its half with the state at the fork: right only if this half left
         # that state alone and the halves share no file (each is read once, at first sight).
-        if not isinstance(theirs, Facts) or _state(srv) != before or theirs.files & srv.files:
+        theirs = partner.receive() if partner and _state(srv) == before else None
+        if not isinstance(theirs, Facts) or theirs.files & srv.files:
             if partner:
                 partner.stop()
             for path in paths[half:]:
                 self.visit(path, depth)
             return
-        srv.modules, srv.defines, srv.variables, srv.defined = theirs.state()
-        srv.server_level += theirs.server_level
-        srv.directories += theirs.directories
-        srv.errors += theirs.errors
-        srv.files |= theirs.files
-        srv.elsewhere += theirs.configs
+        theirs.append_to(srv)
 
     def targets(self, pattern: str) -> list[str] | str:
         """The files an Include names, or httpd's message when there are none."""
@@ -363,12 +373,16 @@ def _include_targets(pattern: str, server_root: Path) -> list[str] | str:
     return f"Could not open configuration file {p}: No such file or directory"
 
 
-def _matching_files(folder: str, pattern: str) -> list[str]:
+def _matching_files(folder: str, pattern: str) -> list[str] | str:
     """glob.glob(folder/pattern) limited to files, sorted, with the file test taken from the
-    folder's entries instead of a stat per match (10,000 of them on a big host)."""
+    folder's entries instead of a stat per match (10,000 of them on a big host); httpd's
+    message when the folder cannot be read."""
     hidden = pattern.startswith(".")  # glob's rule: a leading dot is matched only explicitly
-    with os.scandir(folder) as it:
-        entries = {e.name: e for e in it if hidden or not e.name.startswith(".")}
+    try:
+        with os.scandir(folder) as it:
+            entries = {e.name: e for e in it if hidden or not e.name.startswith(".")}
+    except OSError as exc:
+        return f"Include/IncludeOptional: Could not open directory {folder}: {exc.strerror}"
     return [os.path.join(folder, name) for name in sorted(fnmatch.filter(entries, pattern))
             if entries[name].is_file()]
 

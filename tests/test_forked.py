@@ -1,6 +1,7 @@
 """Splitting a whole-server check over two processes changes the time, never the result."""
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import shutil
@@ -10,6 +11,7 @@ from corpus import FIXTURES
 
 from apachemaint import check, forked, reader, server
 from apachemaint.errors import ConfigSyntaxError
+from apachemaint.safewrite import PartialWrite
 
 
 def _square_twice(n: int) -> list[int]:
@@ -154,6 +156,31 @@ def test_errors_cross_processes_with_file_and_line():
     err = pickle.loads(pickle.dumps(ConfigSyntaxError("<VirtualHost> was not closed.", "/etc/x.conf", 7)))
     assert (type(err), err.message, err.file, err.line) == (ConfigSyntaxError, "<VirtualHost> was not closed.",
                                                             "/etc/x.conf", 7)
+    err = pickle.loads(pickle.dumps(PartialWrite("cannot write: EIO", "/etc/b.conf", ["/etc/a.conf"])))
+    assert (type(err), err.file, err.replaced) == (PartialWrite, "/etc/b.conf", ["/etc/a.conf"])
+
+
+def test_a_fork_the_system_refuses_leaves_the_job_to_this_process(tmp_path, monkeypatch):
+    main = _tree(tmp_path)
+    alone, _ = _check(main, monkeypatch, split=False)
+
+    def refused() -> int:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    assert forked.map_split(_square_twice, list(range(10)), min_items=0) == [
+        r for n in range(10) for r in _square_twice(n)]
+    monkeypatch.setattr(server, "SPLIT_FROM", 2)
+    assert check.check_server(main) == alone
+
+
+def test_an_include_folder_that_cannot_be_read_is_httpds_error(tmp_path, monkeypatch):
+    def denied(path):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    assert server._include_targets(str(tmp_path / "*.conf"), tmp_path) == (
+        f"Include/IncludeOptional: Could not open directory {tmp_path}: Permission denied")
 
 
 def test_a_glob_matches_files_as_glob_does(tmp_path):

@@ -17,6 +17,7 @@ from apachemaint import patch as patching
 from apachemaint.block import BlockOptions, State
 from apachemaint.errors import ApacheMaintError, BlockError, InvalidOption, UnsafeWrite
 from apachemaint.patch import Action, plan_text
+from apachemaint.safewrite import PartialWrite
 
 
 def patched(text: str | bytes, **given) -> tuple[reader.ConfigFile, str, list]:
@@ -387,5 +388,24 @@ def test_a_file_edited_after_planning_is_not_overwritten(sites, monkeypatch, tmp
     assert sites[1].read_bytes().endswith(b"# edited meanwhile\n")
     assert [f.read_bytes() for f in sites] == [p.old_bytes for p in plans[:1]] + [sites[1].read_bytes()] + \
         [p.old_bytes for p in plans[2:]], "nothing written"
+    assert not list((tmp_path / "state" / "checkpoints").iterdir())
+    assert not list(sites[0].parent.glob(".*apachemaint-tmp"))
+
+
+def test_a_checkpoint_that_cannot_be_saved_stops_the_patch_with_one_error(sites, monkeypatch, tmp_path):
+    monkeypatch.setattr(os, "link", _no_link)  # backups are copies, written in one batch
+    real = checkpoint.write_many
+
+    def first_copy_only(items, **kwargs):
+        items = list(items)
+        real(items[:1], **kwargs)
+        raise PartialWrite("cannot write: No space left on device", items[1][0], [items[0][0]])
+
+    monkeypatch.setattr(checkpoint, "write_many", first_copy_only)
+    before = _state(sites)
+    with pytest.raises(UnsafeWrite, match="cannot save the originals: cannot write: No space") as err:
+        patching.apply([patching.plan(f) for f in sites], configtest=False)
+    assert not isinstance(err.value, PartialWrite), "backups are not the user's files: nothing to roll back"
+    assert _state(sites) == before
     assert not list((tmp_path / "state" / "checkpoints").iterdir())
     assert not list(sites[0].parent.glob(".*apachemaint-tmp"))
