@@ -101,7 +101,6 @@ CPUS = sorted(os.sched_getaffinity(0))
 WRK_CPUS, APACHE_CPUS = set(CPUS[:1]), set(CPUS[1:] or CPUS)
 
 
-
 def apache_cpu(apache: LoopbackApache) -> float:
     """CPU seconds used so far by the Apache process group (parent and worker processes).
     Less sensitive than requests/s to other load on a shared machine."""
