@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import lru_cache
-from importlib import resources
 
 from .errors import BlockError, InvalidOption
 from .reader import Comment, ConfigFile, Directive, Node, Section
@@ -138,7 +137,9 @@ def parse_marker(text: str, path: str = "", line: int = 0) -> Marker:
 
 @lru_cache(maxsize=1)
 def _template():
-    import jinja2  # imported here so that commands which never render stay quick to start
+    from importlib import resources  # both here: commands that never render stay quick to start
+
+    import jinja2
 
     source = (resources.files("apachemaint.templates") / "vhost" / "maintenance-block.conf.j2").read_text()
     return jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
