@@ -250,16 +250,21 @@ def test_a_failed_rename_reports_what_was_already_replaced(tmp_path, monkeypatch
     assert not list(tmp_path.rglob("*.apachemaint-tmp"))
 
 
-def test_a_syncfs_error_fails_the_batch_before_any_rename(tmp_path, monkeypatch):
-    files = _tree(tmp_path, safewrite.SYNCFS_FROM)
+def _syncfs_failing(monkeypatch, err: int) -> None:
+    """syncfs(2) as it fails with ``err``: EIO for lost writes, ENOSYS under a seccomp filter."""
     if safewrite._syncfs() is None:
         pytest.skip("no syncfs here")
 
-    def lost_writes(fd):
-        ctypes.set_errno(errno.EIO)
+    def failing(fd):
+        ctypes.set_errno(err)
         return -1
 
-    monkeypatch.setattr(safewrite, "_SYNCFS", [lost_writes])
+    monkeypatch.setattr(safewrite, "_SYNCFS", [failing])
+
+
+def test_a_syncfs_error_fails_the_batch_before_any_rename(tmp_path, monkeypatch):
+    files = _tree(tmp_path, safewrite.SYNCFS_FROM)
+    _syncfs_failing(monkeypatch, errno.EIO)
     before = _snapshot(tmp_path)
     with pytest.raises(UnsafeWrite, match="Input/output error"):
         write_many([(f, b"new\n") for f in files])
@@ -268,20 +273,13 @@ def test_a_syncfs_error_fails_the_batch_before_any_rename(tmp_path, monkeypatch)
 
 def test_a_refused_syncfs_falls_back_to_fsync_of_each_file(tmp_path, monkeypatch):
     files = _tree(tmp_path, safewrite.SYNCFS_FROM)
-    if safewrite._syncfs() is None:
-        pytest.skip("no syncfs here")
-
-    def seccomp(fd):
-        ctypes.set_errno(errno.ENOSYS)
-        return -1
-
+    _syncfs_failing(monkeypatch, errno.ENOSYS)
     real_fsync, fsynced = os.fsync, []
 
     def fsync(fd):
         fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
         real_fsync(fd)
 
-    monkeypatch.setattr(safewrite, "_SYNCFS", [seccomp])
     monkeypatch.setattr(os, "fsync", fsync)
     write_many([(f, b"new\n") for f in files])
     assert all(f.read_bytes() == b"new\n" for f in files)
