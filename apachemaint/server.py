@@ -62,6 +62,8 @@ class Server:
     server_level: list[Directive] = field(default_factory=list)  # outside every vhost and section
     directories: list[Section] = field(default_factory=list)  # server-level <Directory> sections
     inactive: set[int] = field(default_factory=set)  # id() of sections httpd skips
+    # address -> (file as included, line) of the first vhost on it: the default for that address
+    first_vhosts: dict[str, tuple[str, int]] = field(default_factory=dict)
     errors: list[ApacheMaintError] = field(default_factory=list)
     elsewhere: int = 0  # files read by a partner process, and not in ``configs`` (see load)
 
@@ -122,6 +124,7 @@ class Facts:
     errors: list[ApacheMaintError]
     files: set[str]  # real paths
     configs: int  # files read and parsed
+    first_vhosts: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, srv: Server, since: _Marks | None = None) -> Facts:
@@ -129,7 +132,7 @@ class Facts:
         m = since or _Marks()
         return cls(srv.modules, srv.defines, srv.variables, srv.defined, srv.server_level[m.server_level:],
                    srv.directories[m.directories:], srv.errors[m.errors:], srv.files - m.files,
-                   len(srv.configs) - m.configs)
+                   len(srv.configs) - m.configs, dict(srv.first_vhosts))
 
     def state(self) -> tuple:
         return self.modules, self.defines, self.variables, self.defined
@@ -138,6 +141,7 @@ class Facts:
         """Take these facts as the whole of ``srv``'s (the partner's final reading)."""
         srv.modules, srv.defines, srv.variables, srv.defined = self.state()
         srv.server_level, srv.directories, srv.files = self.server_level, self.directories, self.files
+        srv.first_vhosts = self.first_vhosts
 
     def append_to(self, srv: Server) -> None:
         """Add these facts, read right after what ``srv`` holds, to it: the walk goes on
@@ -148,6 +152,8 @@ class Facts:
         srv.errors += self.errors
         srv.files |= self.files
         srv.elsewhere += self.configs
+        for address, where in self.first_vhosts.items():  # what this side read comes first
+            srv.first_vhosts.setdefault(address, where)
 
 
 @dataclass
@@ -284,6 +290,10 @@ class _Walker:
                     continue
                 if node.lname == "directory" and not in_section:
                     srv.directories.append(node)
+                elif node.lname == "virtualhost" and not in_section:
+                    for address in node.args:
+                        srv.first_vhosts.setdefault(address.lower().replace("_default_", "*"),
+                                                    (cf.path, node.line))
                 self.nodes(cf, node.children, depth, True)
 
     def directive(self, cf: ConfigFile, d: Directive, depth: int) -> None:

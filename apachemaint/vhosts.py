@@ -6,9 +6,9 @@ Such vhosts are reported as not applicable instead.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from . import redirects
 from .block import BEGIN, END
 from .cached import cached_property
 from .reader import CONDITIONALS, Comment, ConfigFile, Directive, Node, Section
@@ -22,17 +22,11 @@ _SERVES = frozenset({"proxypass", "proxypassmatch", "wsgihandlerscript", "alias"
                      "addhandler", "fallbackresource", "jkmount", "fcgidwrapper", "action"})
 _SERVES_PREFIX = ("passenger", "rails", "rack", "wsgiscriptalias", "scriptalias", "fastcgi")
 
-# Patterns that match every URL path.
-_CATCH_ALL = {"^", "^/", ".*", "^.*", "^.*$", "(.*)", "^(.*)", "^(.*)$", "^/(.*)", "^/(.*)$",
-              "^/?(.*)", "^/?(.*)$", "/(.*)", "^/?", "."}
-# Conditions that choose a host or scheme, not a part of the site.
-_HOST_TESTS = re.compile(r"^%\{(HTTP_HOST|SERVER_NAME|HTTPS|SERVER_PORT|REQUEST_SCHEME)\}$", re.I)
-
-
 @dataclass
 class VHost:
     section: Section
     enclosing: tuple[Section, ...] = ()  # the containers around it, outermost first
+    first_in_file: bool = False  # no vhost before it in its file shares one of its addresses
 
     @property
     def within(self) -> tuple[str, ...]:
@@ -69,8 +63,77 @@ class VHost:
 
     @cached_property
     def redirect_only(self) -> bool:
-        """True when every request to this vhost is answered with a redirect."""
-        return _redirect_only(self)
+        """True when every request to this vhost is proven to end in a redirect, taking it
+        for a default vhost when it may be one as far as its own file tells (``check`` with
+        the server knows better: see ``redirect_only_as``)."""
+        return self.redirect_only_as(self.may_be_default)
+
+    def redirect_only_as(self, default: bool) -> bool:
+        if _serves(self.own_children()):
+            return False
+        level = [n for n in self.own_children() if type(n) is Directive]
+        reqs = redirects.requests(self.names, default=default, https=self.https, ports=self.ports)
+        rewrite_on = self.rewrite_engine_on
+        return all(redirects.redirected(level, r, rewrite_on=rewrite_on) for r in reqs)
+
+    @property
+    def addresses(self) -> list[str]:
+        """The ``<VirtualHost>`` addresses, ``_default_`` written as ``*``."""
+        return [a.lower().replace("_default_", "*") for a in self.section.args]
+
+    @property
+    def default_by_itself(self) -> bool:
+        """A default vhost whatever else the server holds: ``_default_``, or no name of its own."""
+        return any(a.lower().startswith("_default_") for a in self.section.args) or not self.names
+
+    @property
+    def may_be_default(self) -> bool:
+        """Whether requests for any Host may reach it, for all its file tells: a default by
+        itself, or first on its address in its file (and so, maybe, on the server)."""
+        return self.default_by_itself or self.first_in_file
+
+    @cached_property
+    def names(self) -> list[str]:
+        """ServerName (without scheme and port) and every ServerAlias, as written."""
+        out = []
+        for node in self.own_children():
+            if type(node) is Directive and node.args:
+                if node.lname == "servername":
+                    out.append(_host_of(node.args[0]))
+                elif node.lname == "serveralias":
+                    out += node.args
+        return out
+
+    @property
+    def ports(self) -> list[int | None]:
+        out: list[int | None] = []
+        for a in self.addresses:
+            _, sep, p = a.rpartition(":")
+            out.append(int(p) if sep and p.isdigit() else None)
+        return sorted(set(out), key=lambda p: -1 if p is None else p)
+
+    @property
+    def https(self) -> bool | None:
+        """Whether the vhost speaks TLS, from its own SSLEngine; None when it cannot be told."""
+        engine = self.last("sslengine")
+        if engine is not None and engine.args:
+            return engine.args[0].lower() == "on"
+        # Without SSLEngine of its own a vhost is plain HTTP, unless it sits on 443, where a
+        # server-wide SSLEngine (inherited) is the usual reason for its absence.
+        return None if 443 in self.ports else False
+
+    @property
+    def rewrite_engine_on(self) -> bool:
+        engine = self.last("rewriteengine")
+        return engine is not None and engine.args[:1] != [] and engine.args[0].lower() == "on"
+
+    def last(self, name: str) -> Directive | None:
+        """The vhost's last own (top-level) directive of that name: the one httpd keeps."""
+        found = None
+        for node in self.own_children():
+            if type(node) is Directive and node.lname == name:
+                found = node
+        return found
 
     def first(self, name: str) -> Directive | None:
         """The vhost's own (top-level) directive of that name."""
@@ -88,13 +151,17 @@ class VHost:
 def find(cf: ConfigFile) -> list[VHost]:
     """Every vhost of the file, with the sections around it (even those httpd would skip)."""
     out: list[VHost] = []
+    seen: set[str] = set()
 
     def visit(nodes: list[Node], enclosing: tuple[Section, ...]) -> None:
         for node in nodes:
             if not isinstance(node, Section):
                 continue
             if node.lname == "virtualhost":
-                out.append(VHost(node, enclosing))
+                vh = VHost(node, enclosing)
+                vh.first_in_file = not seen.intersection(vh.addresses)
+                seen.update(vh.addresses)
+                out.append(vh)
             elif node.lname in _CONTAINERS:
                 visit(node.children, enclosing + (node,))
 
@@ -102,51 +169,11 @@ def find(cf: ConfigFile) -> list[VHost]:
     return out
 
 
-def _flags(rule: Directive) -> set[str]:
-    if len(rule.args) < 3:
-        return set()
-    raw = rule.args[2].strip("[]")
-    return {f.strip().split("=")[0].lower() for f in raw.split(",")}
-
-
-def _is_redirect_rule(rule: Directive) -> bool:
-    flags = _flags(rule)
-    return bool(flags & {"r", "redirect"}) and not flags & {"p", "proxy"}
-
-
-def _catch_all_redirect(vh: VHost) -> bool:
-    conds: list[Directive] = []
-    for node in vh.own_children():
-        if not isinstance(node, Directive):
-            continue
-        name, args = node.lname, node.args
-        if name in ("redirect", "redirectpermanent", "redirecttemp"):
-            path_arg = args[1] if name == "redirect" and len(args) == 3 else (args[0] if args else "")
-            if path_arg == "/":
-                return True
-        elif name == "redirectmatch":
-            pattern = args[1] if len(args) == 3 else (args[0] if args else "")
-            if pattern in _CATCH_ALL:
-                return True
-        elif name == "rewritecond":
-            conds.append(node)
-            continue
-        elif name == "rewriterule":
-            host_only = all(c.args and (_HOST_TESTS.match(c.args[0]) or _excludes_path(c)) for c in conds)
-            if args and args[0] in _CATCH_ALL and _is_redirect_rule(node) and host_only:
-                return True
-        conds = []
-    return False
-
-
-def _excludes_path(cond: Directive) -> bool:
-    """A REQUEST_URI exclusion such as ``!^/\\.well-known/acme-challenge/``."""
-    return (len(cond.args) >= 2 and cond.args[0].upper() == "%{REQUEST_URI}"
-            and cond.args[1].startswith("!"))
-
-
-def _redirect_only(vh: VHost) -> bool:
-    return not _serves(vh.own_children()) and _catch_all_redirect(vh)
+def _host_of(server_name: str) -> str:
+    """``https://www.example.com:443`` -> ``www.example.com`` (ServerName's [scheme://]name[:port])."""
+    name = server_name.split("://", 1)[-1]
+    head, sep, port = name.rpartition(":")
+    return head if sep and port.isdigit() and not head.endswith(":") else name
 
 
 def _serves(nodes: list[Node]) -> bool:
@@ -160,6 +187,6 @@ def _serves(nodes: list[Node]) -> bool:
             name = node.lname
             if name in _SERVES or name.startswith(_SERVES_PREFIX):
                 return True
-            if name == "rewriterule" and not _is_redirect_rule(node) and node.args[1:2] != ["-"]:
+            if name == "rewriterule" and not redirects.is_redirect(node) and node.args[1:2] != ["-"]:
                 return True
     return False

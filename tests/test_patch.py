@@ -124,13 +124,25 @@ def test_legacy_capistrano_block_is_replaced():
 
 @pytest.mark.parametrize("conf", [
     "<VirtualHost *:80>\n  ServerName a\n  Redirect permanent / https://a/\n</VirtualHost>\n",
+    # certbot's redirect names its hosts: proven for them, and (second on *:80) nothing else reaches it
+    "<VirtualHost *:80>\n  ServerName z\n  Redirect / https://z/\n</VirtualHost>\n"
     "<VirtualHost *:80>\n  ServerName a\n  RewriteEngine on\n  RewriteCond %{SERVER_NAME} =a\n"
     "  RewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [END,NE,R=permanent]\n</VirtualHost>\n",
     "<VirtualHost *:80>\n  RedirectMatch 301 ^/?(.*) https://a/$1\n</VirtualHost>\n",
 ])
 def test_redirect_only_vhosts_are_left_alone(conf):
     cf, new, results = patched(conf)
-    assert new == cf.text and results[0].action is Action.NOT_APPLICABLE
+    assert new == cf.text and {r.action for r in results} == {Action.NOT_APPLICABLE}
+
+
+def test_a_host_conditioned_redirect_that_may_be_the_default_vhost_is_patched():
+    # First on *:80 in its file, so maybe the server's default: a request for any other Host
+    # falls through the condition to the DocumentRoot and must get the page too.
+    conf = ("<VirtualHost *:80>\n  ServerName a\n  DocumentRoot /srv/a\n  RewriteEngine on\n"
+            "  RewriteCond %{SERVER_NAME} =a\n"
+            "  RewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [END,NE,R=permanent]\n</VirtualHost>\n")
+    _, _, results = patched(conf)
+    assert results[0].action is Action.INSERTED
 
 
 @pytest.mark.parametrize("conf", [

@@ -18,6 +18,6 @@ FIXABLE = True  # `check --fix` runs patch on it
 
 def check(ctx):
     vh = ctx.vhost
-    if ctx.managed or ctx.legacy or vh.redirect_only:
+    if ctx.managed or ctx.legacy or ctx.redirect_only:
         return
     yield vh.line, f"{vh.tag} has no maintenance block (run: apachemaint patch {ctx.cf.path})"

@@ -27,6 +27,7 @@ class ServerContext:
     server_level: list[Directive] = field(default_factory=list)
     directories: list[Section] = field(default_factory=list)
     inactive: set[int] = field(default_factory=set)
+    first_vhosts: dict[str, tuple[str, int]] = field(default_factory=dict)  # the default per address
     on_host: bool = False  # the config's paths are this machine's paths
 
     @property
@@ -41,7 +42,7 @@ class ServerContext:
     @classmethod
     def from_server(cls, srv) -> ServerContext:
         return cls(srv.modules, srv.defines, srv.variables, srv.defined, srv.server_level,
-                   srv.directories, srv.inactive, on_host=True)
+                   srv.directories, srv.inactive, srv.first_vhosts, on_host=True)
 
 
 UNKNOWN = ServerContext()
@@ -73,6 +74,21 @@ class VHostContext:
         if found.marker.format != block.FORMAT or _expected_digest(found.marker.options) != found.marker.digest:
             return State.OUTDATED
         return State.CURRENT
+
+    @cached_property
+    def default(self) -> bool:
+        """Whether requests for any Host reach this vhost: by itself (``_default_``, no name),
+        or, with the server known, as the first vhost on one of its addresses."""
+        vh = self.vhost
+        if vh.default_by_itself:
+            return True
+        first = self.server.first_vhosts
+        return any(first.get(a) == (self.cf.path, vh.line) for a in vh.addresses)
+
+    @cached_property
+    def redirect_only(self) -> bool:
+        """Every request this vhost can get ends in a redirect (see ``redirects``)."""
+        return self.vhost.redirect_only_as(self.default)
 
     @cached_property
     def maintenance_start(self) -> int | None:
