@@ -363,6 +363,11 @@ class _Walker:
         return self._globs[pattern]
 
 
+def include_targets(pattern: str, server_root: Path) -> list[str] | str:
+    """The files an Include pattern names, in httpd's order, or httpd's message for none."""
+    return _include_targets(pattern, server_root)
+
+
 def _include_targets(pattern: str, server_root: Path) -> list[str] | str:
     p = Path(pattern)
     if not p.is_absolute():

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
-from .. import block
+from .. import block, included
 from ..block import BlockOptions, Found, Legacy, State
 from ..cached import cached_property
 from ..conditions import holds
@@ -28,6 +29,7 @@ class ServerContext:
     directories: list[Section] = field(default_factory=list)
     inactive: set[int] = field(default_factory=set)
     first_vhosts: dict[str, tuple[str, int]] = field(default_factory=dict)  # the default per address
+    server_root: Path | None = None  # None: a lone file, whose relative Includes cannot be followed
     on_host: bool = False  # the config's paths are this machine's paths
 
     @property
@@ -42,7 +44,7 @@ class ServerContext:
     @classmethod
     def from_server(cls, srv) -> ServerContext:
         return cls(srv.modules, srv.defines, srv.variables, srv.defined, srv.server_level,
-                   srv.directories, srv.inactive, srv.first_vhosts, on_host=True)
+                   srv.directories, srv.inactive, srv.first_vhosts, srv.server_root, on_host=True)
 
 
 UNKNOWN = ServerContext()
@@ -102,12 +104,34 @@ class VHostContext:
         C speed that lets a rule skip a vhost its subject cannot be in."""
         sec = self.vhost.section
         text = self.cf.lower_text
-        return any(text.find(w, sec.start, sec.end) >= 0 for w in words)
+        return self.includes or any(text.find(w, sec.start, sec.end) >= 0 for w in words)
+
+    @cached_property
+    def includes(self) -> bool:
+        """Whether the vhost includes other files (whose words its own text does not show)."""
+        sec = self.vhost.section
+        return self.cf.lower_text.find("include", sec.start, sec.end) >= 0 and any(
+            type(n) is Directive and n.lname in included.NAMES for n in walk(sec.children))
+
+    def _included(self, inc: Directive, depth: int = 0) -> list[Node]:
+        return included.nodes(inc, self.server.variables, self.server.server_root, depth)
 
     @cached_property
     def nodes(self) -> list[Node]:
-        """Every node inside the vhost, depth first, in file order."""
-        return list(walk(self.vhost.section.children))
+        """Every node inside the vhost, depth first, in file order; an included file's in
+        place of its Include (see ``included``)."""
+        if not self.includes:
+            return list(walk(self.vhost.section.children))
+        out: list[Node] = []
+
+        def visit(nodes: list[Node], depth: int) -> None:
+            for node in walk(nodes):
+                out.append(node)
+                if type(node) is Directive and node.lname in included.NAMES:
+                    visit(self._included(node, depth), depth + 1)
+
+        visit(self.vhost.section.children, 0)
+        return out
 
     @cached_property
     def level(self) -> list[Directive]:
@@ -115,14 +139,18 @@ class VHostContext:
         hold: the list mod_rewrite runs at translate_name, where the block must stand first."""
         out: list[Directive] = []
 
-        def visit(nodes: list[Node]) -> None:
+        follow = self.includes
+
+        def visit(nodes: list[Node], depth: int) -> None:
             for node in nodes:
                 if isinstance(node, Directive):
                     out.append(node)
+                    if follow and node.lname in included.NAMES:
+                        visit(self._included(node, depth), depth + 1)
                 elif isinstance(node, Section) and node.lname in CONDITIONALS and self.server.holds(node):
-                    visit(node.children)
+                    visit(node.children, depth)
 
-        visit(self.vhost.section.children)
+        visit(self.vhost.section.children, 0)
         return out
 
     @cached_property
