@@ -48,7 +48,9 @@ def apachemaint(*args, cwd: Path | None = None, env: dict | None = None, state: 
     return Result(r.exit_code, r.stdout, r.stderr)
 
 BLOCK = block.render(BlockOptions(), indent="    ")
-PROXY = "<VirtualHost *:80>\n    ServerName a\n    DocumentRoot /srv/a\n    ProxyPass / http://127.0.0.1:3000/\n</VirtualHost>\n"
+PROXY = ("<VirtualHost *:80>\n    ServerName a\n    DocumentRoot /srv/a\n"
+         "    <Directory /srv/a>\n        Require all granted\n    </Directory>\n"
+         "    ProxyPass / http://127.0.0.1:3000/\n</VirtualHost>\n")
 PATCHED = PROXY.replace("<VirtualHost *:80>\n", "<VirtualHost *:80>\n" + BLOCK)
 
 
@@ -193,7 +195,7 @@ def test_inline_suppression_covers_the_next_line_or_the_whole_vhost(tmp_path):
                  + "# apachemaint: disable=all\n" + f"<Macro M>\n{PROXY}</Macro>\n")
     result = apachemaint("check", conf, cwd=tmp_path)
     assert [ln.split(": ")[1].split()[0] for ln in result.stdout.splitlines()] == ["AM001"]
-    assert f"{conf}:7:1: AM001" in result.stdout  # the second vhost only
+    assert f"{conf}:{2 + PROXY.count(chr(10))}:1: AM001" in result.stdout  # the second vhost only
     line = write(tmp_path / "b.conf", PATCHED.replace(
         "    ProxyPass", "    # apachemaint: disable=AM005\n    RewriteRule ^/x http://b/ [P]\n    ProxyPass"))
     moved = line.read_text().replace("    # apachemaint: disable=AM005\n    RewriteRule ^/x http://b/ [P]\n", "")

@@ -192,7 +192,7 @@ def test_page_location_cases(after, fires):
 
 
 def test_docroot_only_in_a_conditional_is_reported_as_info():
-    assert codes_of(vhost(after="<IfDefine PROD>\nDocumentRoot /a\n</IfDefine>\n")) == ["AM015"]
+    assert codes_of(vhost(after="<IfDefine PROD>\nDocumentRoot /var/www/a\n</IfDefine>\n")) == ["AM015"]
 
 
 def test_page_location_define_that_down_cannot_see(monkeypatch):

@@ -1,10 +1,17 @@
-"""The maintenance page cannot be served: the DocumentRoot it lives under does not exist,
-or the folder holding it is not granted to clients (``Require all denied`` wins for it).
+"""The maintenance page cannot be served: the DocumentRoot it lives under does not exist, or
+clients are denied the file Apache serves for it (the armed copy in ``.apachemaint/``, else
+the page itself).
 
-The 503 still goes out, but with Apache's own bare error body instead of your page.  Only
-the vhost's own ``<Directory>`` sections are known for a lone file; with the server config
-the server-level ones (Debian's ``<Directory />`` deny, ``/var/www/`` grant) count too, and
-the DocumentRoot is looked up on disk, as ``apache2 -t`` does (AH00112).
+The 503 still goes out, but with Apache's own bare error body instead of your page.  Access
+is worked out as httpd merges it: ``<Directory>`` sections shortest path first (the
+server's before the vhost's), then ``<DirectoryMatch>``, then ``<Files>``/``<FilesMatch>``
+for the file's name, then ``<Location>``/``<LocationMatch>`` for the ErrorDocument's URL;
+the last section that says something wins.  Both ``Require`` (2.4) and ``Order``/``Allow``/
+``Deny`` (2.2, mod_access_compat) count.  With the server config its sections count too
+(Debian's ``<Directory /> Require all denied`` and its ``/var/www/`` grant), and the
+DocumentRoot is looked up on disk, as ``apache2 -t`` does (AH00112).  A lone file whose page
+folder no section of its own grants, outside the folder every platform grants (/var/www),
+gets the warning too: the server's ``<Directory />`` denies it on Debian and RHEL.
 
 Fails::
 
@@ -17,10 +24,13 @@ Fails::
         </Directory>
     </VirtualHost>
 
-Passes: the same vhost with ``Require all granted`` on ``/srv/app/public``.
+Passes: the same vhost with ``Require all granted`` on ``/srv/app/public`` (or on ``/srv/app``,
+or in ``<Location />``, or ``Order allow,deny`` + ``Allow from all``).
 """
 import os
+import re
 
+from ..block import ERROR_URL, STATE_DIR
 from ..findings import Severity
 from ..reader import Directive, Section
 from ..server import expand
@@ -31,6 +41,10 @@ SUMMARY = "maintenance page not servable (DocumentRoot missing, or not granted b
 SEVERITY = Severity.WARNING
 
 DOCROOT = "%{DOCUMENT_ROOT}"
+# Granted by the stock config of every platform apachemaint knows (Debian's /var/www/,
+# RHEL's /var/www): a lone file's page there is taken as servable.
+PLATFORM_GRANTED = ("/var/www",)
+_COPY = "page.html"  # what the block serves while `down` has armed it
 
 
 def check(ctx):
@@ -41,7 +55,7 @@ def check(ctx):
     if page.startswith(DOCROOT):
         found = _docroot(ctx)
         if found is None:
-            return  # AM013 reports a vhost without a DocumentRoot
+            return  # AM013/AM015 report a vhost without a DocumentRoot
         root, where = found
         if "${" in root or not root.startswith("/"):
             return
@@ -49,16 +63,24 @@ def check(ctx):
             yield where, f"DocumentRoot {root} does not exist, so the maintenance page cannot be put there"
             return
         page = root.rstrip("/") + page[len(DOCROOT):]
-    folder = page.rsplit("/", 1)[0] or "/"
-    verdict, section = _access(ctx, folder)
-    if verdict == "denied":
-        yield line, (f"{folder} is denied to clients by {section.tag} (line {section.line}): the 503 "
-                     "goes out with Apache's bare body, not the page; grant it (Require all granted)")
+    folder, name = page.rsplit("/", 1)
+    folder = folder or "/"
+    for path, filename in ((f"{folder}/{STATE_DIR}", _COPY), (folder, name)):
+        verdict, section = _access(ctx, path, filename)
+        if verdict == "denied":
+            yield line, (f"{path}/{filename} is denied to clients by {section.tag} (line {section.line}): "
+                         "the 503 goes out with Apache's bare body, not the page; grant it "
+                         "(Require all granted)")
+            return
+    if verdict is None and not ctx.server.known and not _under(folder, PLATFORM_GRANTED):
+        yield line, (f"no section in this file grants {folder}, where the page lives: if the server "
+                     "denies / (Debian, RHEL) the 503 goes out with Apache's bare body; grant it "
+                     "(<Directory> with Require all granted), or check with --config")
 
 
 def _docroot(ctx) -> tuple[str, int] | None:
     own = [d for d in vhost_level(ctx) if d.lname == "documentroot" and d.args]
-    if own:
+    if own:  # the last one wins, as in httpd
         return expand(own[-1].args[0], ctx.server.variables), own[-1].line
     glob_ = [d for d in ctx.server.server_level if d.lname == "documentroot" and d.args]
     if glob_:
@@ -66,39 +88,108 @@ def _docroot(ctx) -> tuple[str, int] | None:
     return None
 
 
-def _access(ctx, folder: str) -> tuple[str | None, Section | None]:
-    """The Require verdict for ``folder``: sections merge shortest path first, the vhost's
-    after the server's, and the last one that says something wins."""
-    own = [n for n in ctx.nodes if isinstance(n, Section)]
-    candidates = []
-    for order, sec in enumerate(list(ctx.server.directories) + own):
-        if sec.lname != "directory" or not sec.args or sec.args[0] == "~":
-            continue
-        path = expand(sec.args[0], ctx.server.variables).rstrip("/")
-        if "${" in path or any(c in path for c in "*?["):
-            continue
-        if path == "" or folder == path or folder.startswith(path + "/"):
-            candidates.append((path.count("/"), order, sec))
-    verdict, by = None, None
-    for _, _, sec in sorted(candidates, key=lambda c: c[:2]):
-        said = _says(sec)
-        if said:
-            verdict, by = said, sec
-    return verdict, by
+def _under(folder: str, roots: tuple[str, ...]) -> bool:
+    return any(folder == r or folder.startswith(r.rstrip("/") + "/") for r in roots)
 
 
-def _says(sec: Section) -> str | None:
+def _access(ctx, folder: str, filename: str) -> tuple[str | None, Section | None]:
+    """The verdict for ``folder/filename``, served for the URL ``ERROR_URL``: sections in
+    httpd's merge order, the last one that says something wins."""
+    own = [n for n in ctx.nodes if type(n) is Section]
+    sections = list(ctx.server.directories) + own
+    dirs, dir_matches, files, locations = [], [], [], []
+    for order, sec in enumerate(sections):
+        name, args = sec.lname, sec.args
+        if not args:
+            continue
+        if name == "directory" and args[0] != "~":
+            path = expand(args[0], ctx.server.variables).rstrip("/")
+            if "${" in path or any(c in path for c in "*?["):
+                continue
+            if path == "" or folder == path or folder.startswith(path + "/"):
+                dirs.append((path.count("/"), order, sec))
+        elif name == "directorymatch" or (name == "directory" and args[0] == "~"):
+            if _search(args[-1], folder + "/"):
+                dir_matches.append(sec)
+        elif name in ("files", "filesmatch"):
+            regex = name == "filesmatch" or args[0] == "~"
+            if (_search(args[-1], filename) if regex else _fnmatch(args[0], filename)) and _inside(sec, folder, ctx):
+                files.append(sec)
+        elif name in ("location", "locationmatch"):
+            regex = name == "locationmatch" or args[0] == "~"
+            url = args[-1]
+            if _search(url, ERROR_URL) if regex else (url == "/" or ERROR_URL == url.rstrip("/")
+                                                      or ERROR_URL.startswith(url.rstrip("/") + "/")):
+                locations.append(sec)
+    ordered = [s for _, _, s in sorted(dirs, key=lambda c: c[:2])] + dir_matches + files + locations
+    # Two separate checks, both of which must let a client in: authz_core's Require (the
+    # last section that says one wins) and mod_access_compat's Order/Allow/Deny.  So
+    # "Allow from all" does not undo an inherited "Require all denied" (as on a real Apache).
+    authz, compat = (None, None), (None, None)
+    for sec in ordered:
+        require, old = _says(sec)
+        if require:
+            authz = (require, sec)
+        if old:
+            compat = (old, sec)
+    for verdict, by in (authz, compat):
+        if verdict == "denied":
+            return verdict, by
+    return authz  # None when no Require says: then the server's own decide (Debian: denied)
+
+
+def _inside(files_section: Section, folder: str, ctx) -> bool:
+    """A <Files> nested in a <Directory> applies only below that folder; one at the top applies everywhere."""
+    for sec in [n for n in ctx.nodes if type(n) is Section] + list(ctx.server.directories):
+        if sec.lname == "directory" and files_section in sec.children and sec.args:
+            path = expand(sec.args[0], ctx.server.variables).rstrip("/")
+            return folder == path or folder.startswith(path + "/")
+    return True
+
+
+def _search(pattern: str, value: str) -> bool:
+    try:
+        return re.search(pattern.strip("\"'"), value) is not None
+    except re.error:
+        return False
+
+
+def _fnmatch(pattern: str, name: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(name, pattern.strip("\"'"))
+
+
+def _says(sec: Section) -> tuple[str | None, str | None]:
+    """What one section decides for everyone, by Require and by Order/Allow/Deny: each
+    "granted", "denied" or None (nothing, or only for some clients)."""
     out = None
+    order, allow_all, deny_all = None, False, False
     for node in sec.children:
-        if isinstance(node, Section) and node.lname.startswith("require"):
-            out = "granted"
-        if not isinstance(node, Directive):
+        if type(node) is Section and node.lname.startswith("require"):
+            out = "granted"  # <RequireAny>/<RequireAll>: taken as the site's own access rules
+        if type(node) is not Directive:
             continue
         args = [a.lower() for a in node.args]
         if node.lname == "require":
-            out = "denied" if args == ["all", "denied"] else "granted"
-        elif node.lname == "allow" and args[:1] == ["from"]:
-            out = "granted"
-        elif node.lname == "deny" and args == ["from", "all"] and out != "granted":
-            out = "denied"
-    return out
+            if args == ["all", "denied"]:
+                out = "denied"
+            elif args == ["all", "granted"] or args[:1] in (["valid-user"], ["user"], ["group"]):
+                out = "granted"
+            else:
+                out = out or None  # an address or an expression: only some clients
+        elif node.lname == "order":
+            order = "".join(args).replace(" ", "")
+        elif node.lname == "allow" and args == ["from", "all"]:
+            allow_all = True
+        elif node.lname == "deny" and args == ["from", "all"]:
+            deny_all = True
+    compat = None
+    if allow_all or deny_all or order:
+        # mod_access_compat: "allow,deny" denies unless allowed and then not denied;
+        # "deny,allow" allows unless denied and then not allowed again.
+        if order == "deny,allow":
+            compat = "granted" if allow_all or not deny_all else "denied"
+        else:
+            compat = "granted" if allow_all and not deny_all else "denied"
+    return out, compat
