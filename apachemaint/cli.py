@@ -100,12 +100,19 @@ def patch(
         help="Main server config to test after patching (default: detect Debian/RHEL/httpd layouts).")] = None,
     no_configtest: Annotated[bool, typer.Option(
         "--no-configtest", help="Do not run Apache's config test after patching.")] = False,
+    site_pages: Annotated[Optional[str], typer.Option(
+        "--site-pages", help="Folder where a vhost without a DocumentRoot gets its page, in a folder named "
+                             "after its ServerName (default: /var/www/apachemaint; the httpd image: "
+                             "/usr/local/apache2/apachemaint).")] = None,
 ) -> None:
     """Add or update the managed maintenance block in every <VirtualHost> of each file."""
     from . import patch as patching
+    from .errors import InvalidOption
 
     given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after)
-    plans = patching.plan_all(files, given)
+    if site_pages is not None and not site_pages.startswith("/"):
+        raise InvalidOption(f"--site-pages {site_pages!r}: give an absolute folder")
+    plans = patching.plan_all(files, given, site_pages)
     lines = []
     for p in plans:
         if p.followed_link:

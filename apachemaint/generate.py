@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
-from . import __version__, block, checkpoint, httpd, reader, server, vhosts
+from . import __version__, block, checkpoint, httpd, location, reader, server, vhosts
 from .errors import ApacheMaintError, ConfigTestFailed, InvalidOption, UnsafeWrite
 from .findings import Severity
 from .safewrite import write_atomic
@@ -198,8 +198,11 @@ def render(kind: str, opts: SiteOptions, templates_dir: Path | None = None) -> S
     modules = BLOCK_MODULES + tpl.modules + (("ssl",) if opts.tls or values["backend_tls"] else ()) \
         + (("alias",) if opts.redirect_http else ())
     modules = tuple(dict.fromkeys(modules))
+    options = opts.block
+    if values.get("docroot"):  # as patch would place it: out of a deploy release (location.choose)
+        options = options.merged(page=location.for_docroot(values["docroot"], options.page))
     context = {**values, "kind": kind, "summary": tpl.summary, "version": __version__,
-               "modules": modules, "maintenance_block": block.render(opts.block, INDENT, INDENT).removesuffix("\n")}
+               "modules": modules, "maintenance_block": block.render(options, INDENT, INDENT).removesuffix("\n")}
     text = _render_template(tpl, context, templates_dir)
     _verify(tpl, text)
     return Site(tpl, opts, values["server_name"], modules, text)

@@ -25,60 +25,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import block, page, reader, server, vhosts
-from .block import BlockOptions
+from . import page
 from .errors import ApacheMaintError
+from .location import Target, from_docroot, from_vhost
 from .safewrite import write_atomic
 
-DEFAULT_PAGE = "system/maintenance.html"
+__all__ = ["Target", "down", "from_docroot", "from_vhost", "run", "status", "up"]
+
 DISARM_GRACE = 1.0  # seconds between lowering the flag and removing the armed copy
-
-
-@dataclass(frozen=True)
-class Target:
-    """One page location, and what is known of the vhost(s) that serve it."""
-    page: Path
-    options: BlockOptions
-    source: str  # where the location came from: "--docroot" or "FILE:LINE"
-    patched: bool | None  # None when no vhost was named
-
-    @property
-    def state(self) -> Path:
-        return self.page.parent / block.STATE_DIR
-
-
-def from_docroot(docroot: str | Path) -> list[Target]:
-    root = Path(docroot)
-    if not root.is_dir():
-        raise ApacheMaintError("document root does not exist or is not a folder", root)
-    return [Target(root.absolute() / DEFAULT_PAGE, BlockOptions(), "--docroot", None)]
-
-
-def from_vhost(path: str | Path) -> list[Target]:
-    """The page locations the managed blocks of a vhost file look at."""
-    cf = reader.read(path)
-    found: dict[Path, Target] = {}
-    for vh in vhosts.find(cf):
-        managed = block.find_managed(cf, vh.section)
-        if not managed:
-            continue
-        opts = managed[0].marker.options
-        spec = opts.page
-        if spec.startswith("%{DOCUMENT_ROOT}"):
-            root = vh.document_root
-            if root is None:
-                raise ApacheMaintError(f"{vh.tag} has no DocumentRoot for {spec}; use --docroot", cf.path, vh.line)
-            # httpd fills ${VAR} from Define and, failing that, from its environment.
-            root = server.expand(root, dict(os.environ))
-            if "${" in root:
-                raise ApacheMaintError(f"DocumentRoot {root} uses a variable that is not in the environment; "
-                                       "use --docroot", cf.path, vh.line)
-            spec = root.rstrip("/") + spec[len("%{DOCUMENT_ROOT}"):]
-        current = block.state_of(managed[0]) is block.State.CURRENT
-        found.setdefault(Path(spec), Target(Path(spec), opts, f"{cf.path}:{vh.line}", current))
-    if not found:
-        raise ApacheMaintError("no vhost here carries an apachemaint block (run apachemaint patch first)", cf.path)
-    return list(found.values())
 
 
 @dataclass

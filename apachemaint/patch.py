@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from . import block, checkpoint, forked, reader, server, vhosts
+from . import block, checkpoint, forked, location, reader, server, vhosts
 from .block import BlockOptions, State
 from .errors import ApacheMaintError, ConfigTestFailed, UnsafeWrite
 from .reader import Blank, ConfigFile
@@ -103,11 +103,15 @@ def _indent(cf: ConfigFile, vh: vhosts.VHost) -> tuple[str, str]:
     return outer + unit, unit
 
 
-def plan_text(cf: ConfigFile, given: dict | None = None) -> tuple[str, list[VHostResult]]:
+def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = None) -> tuple[str, list[VHostResult]]:
     """The new text of ``cf`` and what happens to each vhost.
 
     ``given`` holds the options the user named (None for the rest); a vhost that already
-    carries a block keeps its recorded options for everything not given.
+    carries a block keeps its recorded options for everything not given, and a replaced
+    legacy recipe gives its page.  Where the page was not named, ``location.choose`` may
+    move a ``%{DOCUMENT_ROOT}`` one to a place of the vhost's own: under ``pages`` (default:
+    the layout's ``site_pages``) for a vhost without a DocumentRoot, to shared/ out of a
+    deploy release.
     """
     named = tuple((k, v) for k, v in (given or {}).items() if v is not None)
     edits: list[tuple[int, int, str]] = []
@@ -120,9 +124,10 @@ def plan_text(cf: ConfigFile, given: dict | None = None) -> tuple[str, list[VHos
             results.append(VHostResult(ref, Action.NOT_APPLICABLE))
             continue
         indent, unit = _indent(cf, vh)
+        legacy = None if found else block.find_legacy(cf, vh.section)
         if found:
             first = found[0]
-            opts = _merged(first.marker.options, named)
+            opts = _merged(first.marker.options, _with_page(named, vh, first.marker.options.page, pages))
             state = block.state_of(first)
             if state is State.CURRENT and opts == first.marker.options and len(found) == 1:
                 results.append(VHostResult(ref, Action.CURRENT))
@@ -133,17 +138,19 @@ def plan_text(cf: ConfigFile, given: dict | None = None) -> tuple[str, list[VHos
             action = {State.EDITED: Action.REWRITTEN, State.OUTDATED: Action.UPDATED}.get(
                 state, Action.RECONFIGURED)
             detail = f"{len(found) - 1} duplicate block(s) removed" if len(found) > 1 else ""
+            if opts.page != first.marker.options.page:
+                detail = ", ".join(filter(None, [detail, f"page moved to {opts.page}"]))
             results.append(VHostResult(ref, action, detail))
             continue
-        opts = _merged(_DEFAULTS, named)
-        legacy = block.find_legacy(cf, vh.section)
+        page = location.from_legacy(cf, vh, legacy) if legacy and "page" not in dict(named) else _DEFAULTS.page
+        opts = _merged(_DEFAULTS, _with_page(named, vh, page, pages))
         edits.append((vh.section.open_end, vh.section.open_end, block.render(opts, indent, unit, eol)))
         if legacy:
             edits += [(n.start, n.end, "") for n in legacy.nodes]
             lines = ", ".join(str(n.line) for n in legacy.nodes)
-            results.append(VHostResult(ref, Action.LEGACY, f"removed lines {lines}"))
+            results.append(VHostResult(ref, Action.LEGACY, f"removed lines {lines}{_page_note(opts)}"))
         else:
-            results.append(VHostResult(ref, Action.INSERTED))
+            results.append(VHostResult(ref, Action.INSERTED, _page_note(opts).removeprefix("; ")))
     text = cf.text
     for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
         text = text[:start] + new + text[end:]
@@ -153,6 +160,18 @@ def plan_text(cf: ConfigFile, given: dict | None = None) -> tuple[str, list[VHos
 _DEFAULTS = BlockOptions()
 
 
+def _with_page(named: tuple, vh: vhosts.VHost, page: str, pages: str | None) -> tuple:
+    """``named`` with the page this vhost gets when the user named none (location.choose)."""
+    if any(k == "page" for k, _ in named):
+        return named
+    chosen = location.choose(vh, page, pages)
+    return named + (("page", chosen),) if chosen != _DEFAULTS.page else named
+
+
+def _page_note(opts: BlockOptions) -> str:
+    return "" if opts.page == _DEFAULTS.page else f"; page {opts.page}"
+
+
 @lru_cache(maxsize=64)
 def _merged(options: BlockOptions, named: tuple) -> BlockOptions:
     """``options`` with the user's ``named`` ones in their place: thousands of vhosts share
@@ -160,7 +179,7 @@ def _merged(options: BlockOptions, named: tuple) -> BlockOptions:
     return options.merged(**dict(named))
 
 
-def plan(path: str | Path, given: dict | None = None) -> FilePlan:
+def plan(path: str | Path, given: dict | None = None, pages: str | None = None) -> FilePlan:
     real, followed = resolve_link(path)
     try:
         seen = Stamp.of(os.lstat(real))  # before reading: a later edit then shows as a change
@@ -168,15 +187,15 @@ def plan(path: str | Path, given: dict | None = None) -> FilePlan:
         seen = None  # reading reports what is wrong
     cf = reader.read(real)
     cf.path = str(path)
-    text, results = plan_text(cf, given)
+    text, results = plan_text(cf, given, pages)
     return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(text), results, seen, cf)
 
 
-def plan_all(paths: Sequence[str | Path], given: dict | None = None) -> list[FilePlan]:
+def plan_all(paths: Sequence[str | Path], given: dict | None = None, pages: str | None = None) -> list[FilePlan]:
     """``[plan(p, given) for p in paths]``, the second half planned in a second process when
     there are many (reading and parsing is most of a patch's time).  Its plans arrive
     without ``cf``; an error in either half is raised here, as planning one by one would."""
-    return forked.map_split(lambda p: [plan(p, given)], list(paths))
+    return forked.map_split(lambda p: [plan(p, given, pages)], list(paths))
 
 
 @dataclass

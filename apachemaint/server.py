@@ -37,13 +37,17 @@ class Layout:
     server_root: Path
     envvars: str | None = None  # a shell file of APACHE_* variables next to main (Debian)
     builtin_modules: frozenset[str] = MINIMAL_BUILTIN
+    # Beside the platform's web root, not in it: where a vhost without a DocumentRoot gets
+    # its page, in a folder named after its ServerName (see location.own_page).
+    site_pages: Path = Path("/var/www/apachemaint")
 
 
 LAYOUTS = (
     Layout("debian", Path("/etc/apache2/apache2.conf"), Path("/etc/apache2"), envvars="envvars",
            builtin_modules=DEBIAN_BUILTIN),
     Layout("rhel", Path("/etc/httpd/conf/httpd.conf"), Path("/etc/httpd")),
-    Layout("httpd-image", Path("/usr/local/apache2/conf/httpd.conf"), Path("/usr/local/apache2")),
+    Layout("httpd-image", Path("/usr/local/apache2/conf/httpd.conf"), Path("/usr/local/apache2"),
+           site_pages=Path("/usr/local/apache2/apachemaint")),
 )
 
 

@@ -12,13 +12,13 @@ import pytest
 from corpus import FIXTURES
 from run_cli import apachemaint
 
-from apachemaint import block, generate, reader
+from apachemaint import block, generate, location, reader
 from apachemaint import patch as patching
 from apachemaint.block import BlockOptions, State
 from apachemaint.check import check_files
 from apachemaint.errors import InvalidOption, UnsafeWrite
 from apachemaint.findings import Severity
-from apachemaint.sitevalues import SiteOptions
+from apachemaint.sitevalues import SiteOptions, variables
 from apachemaint.vhosts import find
 
 TEMPLATES = FIXTURES / "new"
@@ -66,7 +66,12 @@ _BLOCK = re.compile(r"^ *# BEGIN apachemaint.*?# END apachemaint[^\n]*\n", re.DO
 def test_the_block_is_byte_for_byte_what_patch_inserts(name, tmp_path):
     kind, opts = CASES[name]
     text = generate.render(kind, opts).text
-    assert text.count(block.render(opts.block, "    ", "    ")) == 1
+    # A DocumentRoot inside a release (/srv/shop/current/public) keeps its page under shared/.
+    docroot = variables(opts)["docroot"]
+    want = opts.block.merged(page=location.for_docroot(docroot, opts.block.page))
+    if "/current" in docroot and opts.block.page == BlockOptions().page:
+        assert want.page == docroot.replace("/current", "/shared") + "/system/maintenance.html"
+    assert text.count(block.render(want, "    ", "    ")) == 1
     conf = tmp_path / "site.conf"
     conf.write_text(text)
     # Patching the generated file is a no-op: every serving vhost carries the current block.
@@ -80,7 +85,7 @@ def test_the_block_is_byte_for_byte_what_patch_inserts(name, tmp_path):
     # And patch, given the same options, puts exactly those bytes into the vhost without them.
     bare = tmp_path / "bare.conf"
     bare.write_text(_BLOCK.sub("", text))
-    assert patching.plan(bare, _block_given(opts.block)).new_text == text
+    assert patching.plan(bare, {**_block_given(opts.block), "page": None if opts.block.page == BlockOptions().page else opts.block.page}).new_text == text
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

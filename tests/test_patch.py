@@ -69,7 +69,8 @@ def test_recorded_options_are_kept_and_given_ones_replace_them():
     _, once, _ = patched(PROXY, allow_paths=("/up",), retry_after=60)
     _, again, results = patched(once, allow_ips=("203.0.113.0/24",))
     assert first_block(again).marker.options == BlockOptions(allow_paths=("/up",), retry_after=60,
-                                                   allow_ips=("203.0.113.0/24",))
+                                                   allow_ips=("203.0.113.0/24",),
+                                                   page=first_block(once).marker.options.page)
     assert results[0].action is Action.RECONFIGURED
     assert again.count("# BEGIN apachemaint") == 1
 
@@ -218,8 +219,12 @@ def test_patch_is_idempotent_and_only_adds_inside_vhosts(path):
     ops = difflib.SequenceMatcher(None, cf.text.splitlines(True), new.splitlines(True), autojunk=False).get_opcodes()
     assert {op[0] for op in ops} <= {"equal", "insert"}
     inserted = sum(op[4] - op[3] for op in ops if op[0] == "insert")
-    patched_count = sum(r.action is Action.INSERTED for r in results)
-    assert inserted == patched_count * len(block.render(BlockOptions(allow_paths=("/up",))).splitlines())
+    new_cf = reader.parse(cf.to_bytes(new), str(path))
+    blocks = [f for v in vhosts.find(new_cf) for f in block.find_managed(new_cf, v.section)]
+    assert len(blocks) == sum(r.action is Action.INSERTED for r in results)
+    # A vhost without a DocumentRoot gets a page of its own, and the block a grant for it.
+    assert inserted == sum(len(block.render(f.marker.options).splitlines()) for f in blocks)
+    assert {f.marker.options.allow_paths for f in blocks} <= {("/up",)}
 
 
 # --- apply, checkpoints and restore: the user's bytes, mode and owner come back exactly ---

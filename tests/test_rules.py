@@ -182,7 +182,9 @@ def test_absolute_page_is_granted_by_the_block_itself():
 
 
 @pytest.mark.parametrize("after, fires", [
-    ("DocumentRoot /a\nDocumentRoot /b\n", True),
+    ("DocumentRoot /a\nDocumentRoot /b\n", False),  # the last wins, for Apache and for down
+    ("DocumentRoot /a\n<IfDefine X>\nDocumentRoot /b\n</IfDefine>\n", True),
+    ("<IfDefine X>\nDocumentRoot /b\n</IfDefine>\nDocumentRoot /a\n", False),
     ("DocumentRoot srv/a\n", True),
     ("DocumentRoot /a\nDocumentRoot /a\n", False),
     ("DocumentRoot ${APP_ROOT}/public\n", False),  # no server known: nothing to compare with

@@ -30,11 +30,11 @@ or in ``<Location />``, or ``Order allow,deny`` + ``Allow from all``).
 import os
 import re
 
+from .. import location
 from ..block import ERROR_URL, STATE_DIR
 from ..findings import Severity
 from ..reader import Directive, Section
 from ..server import expand
-from .scope import vhost_level
 
 CODE = "AM011"
 SUMMARY = "maintenance page not servable (DocumentRoot missing, or not granted by any Require)"
@@ -79,9 +79,11 @@ def check(ctx):
 
 
 def _docroot(ctx) -> tuple[str, int] | None:
-    own = [d for d in vhost_level(ctx) if d.lname == "documentroot" and d.args]
-    if own:  # the last one wins, as in httpd
-        return expand(own[-1].args[0], ctx.server.variables), own[-1].line
+    where = location.for_apache(ctx.vhost, DOCROOT, ctx.server)  # the vhost's own, as AM013 sees it
+    if where.page is not None:
+        return where.page, where.line
+    if where.code == "AM013":
+        return None  # AM013 says why the DocumentRoot is not known
     glob_ = [d for d in ctx.server.server_level if d.lname == "documentroot" and d.args]
     if glob_:
         return expand(glob_[-1].args[0], ctx.server.variables), ctx.vhost.line

@@ -1,59 +1,48 @@
-"""The page path recorded in the block (where ``apachemaint down`` writes the page, and so
-the flag) is not where Apache looks for it.
+"""`down` cannot tell where the page goes, or would put it where Apache does not look.
 
-``down`` writes the block's ``page=``, with ``%{DOCUMENT_ROOT}`` replaced by the vhost's
-own (first, top-level) ``DocumentRoot``.  Apache's ``%{DOCUMENT_ROOT}`` is the vhost's
-*last* DocumentRoot; a ``${VAR}`` that httpd takes from a ``Define`` (down reads only its
-environment), or a path relative to ServerRoot (down: its working folder) silently differ
-too.  A vhost without a DocumentRoot of its own is AM015.
+Apache's ``%{DOCUMENT_ROOT}`` is the vhost's *last* DocumentRoot among those it reads; `down
+--vhost` takes the same one (``location.page_of``), but it sees only the vhost file and its
+own environment.  So it refuses (and this rule reports) a DocumentRoot with a ``${VAR}`` it
+does not have (httpd may take it from a ``Define``), a relative DocumentRoot (httpd reads it
+from ServerRoot), and DocumentRoot lines that disagree where some are inside ``<IfDefine>``
+or ``<IfModule>`` (which one wins depends on how httpd is started).  With the server config
+known, a ``${VAR}`` that httpd fills otherwise than down's environment is reported too.
+A vhost without a DocumentRoot of its own is AM015.
 
 Fails::
 
     <VirtualHost *:80>
         # BEGIN apachemaint ... page=%{DOCUMENT_ROOT}/system/maintenance.html ...
         # END apachemaint
-        DocumentRoot /srv/app/releases/1/public
         DocumentRoot /srv/app/current/public
+        <IfDefine STAGING>
+            DocumentRoot /srv/app-staging/current/public
+        </IfDefine>
     </VirtualHost>
 
-Passes: the same vhost with one ``DocumentRoot /srv/app/current/public``.
+Passes: the same vhost with one ``DocumentRoot /srv/app/current/public``, or several that
+all name the same folder.
 """
-import os
-
+from .. import location
 from ..findings import Severity
-from ..server import VARIABLE
-from .scope import vhost_level
 
 CODE = "AM013"
-SUMMARY = "flag path in the block disagrees with where `down` writes the page"
+SUMMARY = "down cannot tell where the page goes, or writes it where Apache does not look"
 SEVERITY = Severity.ERROR
-
-_DOCROOT = "%{DOCUMENT_ROOT}"
 
 
 def check(ctx):
     if not ctx.managed:
         return
-    if not ctx.managed[0].marker.options.page.startswith(_DOCROOT):
+    page = ctx.managed[0].marker.options.page
+    if not page.startswith(location.DOCROOT):
         return
-    top = [d for d in ctx.vhost.own_children() if getattr(d, "lname", "") == "documentroot" and d.args]
-    seen = [d for d in vhost_level(ctx) if d.lname == "documentroot" and d.args]
-    if not top:
-        return  # AM015: down finds no DocumentRoot and says so
-    if len({d.args[0] for d in seen}) > 1:
-        yield seen[-1].line, (f"several DocumentRoot lines (the first at line {top[0].line}): Apache "
-                              "uses this last one, so the page down writes may not be where Apache "
-                              "looks; keep one")
+    down = location.for_down(ctx.vhost, page)
+    if down.page is None:
+        if down.code == CODE and (ctx.server.known or not down.needs_server):
+            yield down.line, down.why
         return
-    value = top[0].args[0]
-    names = VARIABLE.findall(value)
-    # down fills ${VAR} from its own environment only; httpd takes a Define first.
-    defined = [n for n in names if n in ctx.server.defined
-               and os.environ.get(n) != ctx.server.defined[n]]
-    if defined:
-        yield top[0].line, (f"DocumentRoot {value}: httpd takes ${{{defined[0]}}} from a Define "
-                            f"({ctx.server.defined[defined[0]]}), down from its environment, so the page "
-                            "may land elsewhere; write the path out")
-    elif not value.startswith(("/", "${")):
-        yield top[0].line, (f"DocumentRoot {value} is relative: httpd reads it from ServerRoot, "
-                            "down from its working folder; write an absolute path")
+    apache = location.for_apache(ctx.vhost, page, ctx.server)
+    if apache.page is not None and apache.page != down.page:
+        yield down.line, (f"Apache looks for the page at {apache.page} (its variables come from Define and "
+                          f"envvars), down writes it to {down.page}; write the DocumentRoot out")
