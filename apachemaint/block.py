@@ -24,6 +24,8 @@ ERROR_URL = "/system/maintenance.html"
 DEFAULT_ASSETS = ("css", "js", "mjs", "map", "png", "jpe?g", "gif", "svg", "webp", "avif",
                   "ico", "woff2?", "ttf", "otf", "eot")
 STATE_DIR = ".apachemaint"  # beside the page: what `down` adds to it (see the template)
+PREVIEW_DIR = "preview"  # in STATE_DIR: `verify`'s tokens and page, for the run's lifetime
+PREVIEW_HEADER = "X-Apachemaint-Preview"  # the request header that carries a preview token
 
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _EXT = re.compile(r"^[A-Za-z0-9]{1,16}$")
@@ -165,6 +167,8 @@ def _body(o: BlockOptions, unit: str) -> tuple[str, ...]:
         allow_ips=o.allow_ips,
         bypass_cookie=o.bypass_cookie,
         state=o.state_dir,
+        preview_dir=PREVIEW_DIR,
+        preview_header=PREVIEW_HEADER,
         page_dir_grant=o.page_dir if page_abs else "",
         retry_after=o.retry_after,
         i=unit,

@@ -244,6 +244,30 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
 
 @app.command()
 @reports_errors
+def verify(config: Annotated[Optional[Path], typer.Option(
+               "--config", help="The server's main config. Default: the installed server's.")] = None,
+           connect: Annotated[Optional[str], typer.Option(
+               help="HOST:PORT to ask instead of each vhost's own address (a load balancer, another host).")]
+           = None,
+           fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text") -> None:
+    """Prove, with no downtime, that every host of the server would go down: exit 1 if one would not."""
+    import json
+
+    from . import coverage
+    from .errors import ApacheMaintError
+
+    if fmt not in ("text", "json"):
+        raise ApacheMaintError(f"--format {fmt!r}: choose text or json")
+    probes = coverage.verify(config, connect=connect)
+    if fmt == "json":
+        print(json.dumps({"version": 1, "hosts": [p.as_dict() for p in probes]}, indent=2))
+    else:
+        print(coverage.text(probes))
+    raise typer.Exit(coverage.exit_code(probes))
+
+
+@app.command()
+@reports_errors
 def render(reason: Reason = None, until: Until = None, template: Template = None,
            lang: Lang = None, refresh: Refresh = False,
            output: Annotated[str, typer.Option("-o", "--output", help="File to write, or - for stdout.")] = "-",

@@ -1,0 +1,253 @@
+"""``apachemaint verify``: proof on the live server that every host would go down, with no downtime.
+
+The managed block has a preview switch: a request whose ``X-Apachemaint-Preview`` header
+names a live preview token (a file in the page's ``.apachemaint/preview/``) is answered as
+maintenance would answer it, from a preview page, while every other request is served as
+usual.  One run makes one random token, puts it (and the preview page) beside the page of
+every patched vhost, asks every vhost x every name x every address it listens on once
+without and once with the token, and removes what it put there, whatever happens.
+
+A host is *covered* when the token request gets the 503 with the preview page (or, during a
+real window, the page) and a Retry-After; *NOT covered* when anything else answers (what
+did is reported); *not applicable* for a vhost httpd does not read, or one that only
+redirects.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import secrets
+import socket
+import ssl
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import block, location, page, server, vhosts
+from .errors import ApacheMaintError
+from .rules.context import ServerContext, VHostContext
+
+COVERED, NOT_COVERED, NOT_APPLICABLE = "covered", "NOT covered", "not applicable"
+TIMEOUT = 10.0
+_SAMPLE = "apachemaint-verify"  # the name asked for under a wildcard alias
+
+
+@dataclass
+class Probe:
+    """One host of one vhost on one address, and what verify found."""
+    file: str
+    line: int
+    vhost: str
+    host: str
+    address: str  # where verify connects: "127.0.0.1:443"
+    tls: bool
+    result: str = NOT_APPLICABLE
+    detail: str = ""
+    state: Path | None = field(default=None, repr=False)  # the preview folder's parent (None: no block)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("state")
+        return d
+
+
+def plan(srv: server.Server, connect: str | None = None) -> list[Probe]:
+    """Every (vhost, name, address) of ``srv`` to ask, with the not-applicable ones decided."""
+    ctx = ServerContext.from_server(srv)
+    out: list[Probe] = []
+    for cf in srv.configs.values():
+        for vh in vhosts.find(cf):
+            vctx = VHostContext(cf, vh, ctx, list(vh.enclosing))
+            why = None
+            if not vctx.active:
+                why = "httpd does not read it (a conditional section that does not hold)"
+            elif vctx.redirect_only:
+                why = "redirect-only: every request is redirected"
+            state = None
+            if why is None and vctx.managed:
+                where = location.for_apache(vh, vctx.managed[0].marker.options.page, ctx)
+                if where.page is None:
+                    why = f"the page location is not known: {where.why}"
+                else:
+                    state = Path(where.page).parent / block.STATE_DIR
+            for name in _names(vh, srv):
+                for address, tls in _addresses(vh, srv, connect):
+                    out.append(Probe(cf.path, vh.line, vh.tag, name, address, tls,
+                                     NOT_APPLICABLE if why else "", why or "", state))
+    return out
+
+
+def _names(vh: vhosts.VHost, srv: server.Server) -> list[str]:
+    names = [n.lower() for n in vh.names]
+    if not names:  # the server's own name answers for it
+        own = [d.args[0] for d in srv.server_level if d.lname == "servername" and d.args]
+        names = [vhosts._host_of(own[-1]) if own else "localhost"]
+    return [n.replace("*", _SAMPLE).replace("?", "a") for n in names]
+
+
+def _addresses(vh: vhosts.VHost, srv: server.Server, connect: str | None) -> list[tuple[str, bool]]:
+    out = []
+    for raw in vh.section.args:
+        addr = server.expand(raw, srv.variables)
+        host, sep, port = addr.rpartition(":")
+        if not sep or not port.isdigit():
+            host, port = addr, ""
+        if connect:
+            target = connect
+        else:
+            if not port:
+                continue  # no port of its own: every Listen; name one with --connect
+            host = host.strip("[]")
+            target = f"{'127.0.0.1' if host in ('*', '_default_') else host}:{port}"
+        tls = vh.https is True or (vh.https is None and port == "443")
+        out.append((target, tls))
+    return out
+
+
+def run(probes: list[Probe], *, token: str | None = None) -> list[Probe]:
+    """Ask every applicable probe twice; the preview tokens and page exist only meanwhile."""
+    token = token or secrets.token_urlsafe(32)
+    html = page.render_html("apachemaint verify: a preview of the maintenance page", None,
+                            _now())
+    states = sorted({p.state for p in probes if p.state is not None and not p.result})
+    made: list[Path] = []
+    try:
+        for state in states:
+            made += _arm(state, token, html)
+        for p in probes:
+            if p.result:
+                continue
+            _ask(p, token, html)
+    finally:
+        _disarm(states, token, made)
+    return probes
+
+
+def _now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+def _arm(state: Path, token: str, html: bytes) -> list[Path]:
+    """The token and the preview page beside one page; the folders made for them, deepest last."""
+    made = []
+    preview = state / block.PREVIEW_DIR
+    for folder, mode in ((state.parent, 0o755), (state, 0o755), (preview, 0o711)):
+        try:
+            os.mkdir(folder, mode)
+        except FileExistsError:
+            if folder.is_symlink() or not folder.is_dir():
+                raise ApacheMaintError("not a folder (a link or a file): refused", folder) from None
+            continue
+        except OSError as exc:
+            raise ApacheMaintError(f"cannot create folder: {exc.strerror}", folder) from None
+        os.chmod(folder, mode)  # mkdir's mode passes the umask
+        made.append(folder)
+    _create(preview / token, b"", 0o600)
+    _create(preview / "page.html", html, 0o644)
+    return made
+
+
+def _create(path: Path, data: bytes, mode: int) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    except OSError as exc:
+        raise ApacheMaintError(f"cannot write: {exc.strerror}", path) from None
+    try:
+        os.write(fd, data)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def _disarm(states: list[Path], token: str, made: list[Path]) -> None:
+    for state in states:
+        for name in (token, "page.html"):
+            try:
+                os.unlink(state / block.PREVIEW_DIR / name)
+            except OSError:
+                pass
+    for folder in reversed(made):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass  # not empty: something else lives there now
+
+
+def _ask(p: Probe, token: str, html: bytes) -> None:
+    try:
+        plain = fetch(p.address, p.host, p.tls)
+        preview = fetch(p.address, p.host, p.tls, {block.PREVIEW_HEADER: token})
+    except OSError as exc:
+        p.result, p.detail = NOT_COVERED, f"no answer from {p.address}: {exc}"
+        return
+    status, headers, body = preview
+    if status == 503 and "retry-after" in headers and (body == html or plain[0] == 503):
+        p.result = COVERED
+        p.detail = "in maintenance now" if plain[0] == 503 else f"normally {plain[0]}"
+        return
+    p.result = NOT_COVERED
+    why = "503 without the page" if status == 503 else f"answered {status}"
+    if p.state is None:
+        why = f"no maintenance block; {why}"
+    shown = headers.get("location") or body[:60].decode("utf-8", "replace").replace("\n", " ")
+    p.detail = f"{why}{': ' + shown if shown else ''}"
+
+
+class _Connection(http.client.HTTPSConnection):
+    """HTTPS to an address, with the host's name for SNI and the Host header; the
+    certificate is not checked: this asks the server in front of us, not a stranger."""
+
+    def __init__(self, address: str, name: str):
+        host, _, port = address.rpartition(":")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        super().__init__(name, int(port), timeout=TIMEOUT, context=ctx)
+        self._address = (host.strip("[]"), int(port))
+
+    def connect(self) -> None:
+        sock = socket.create_connection(self._address, self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def fetch(address: str, name: str, tls: bool, headers: dict[str, str] | None = None,
+          path: str = "/") -> tuple[int, dict[str, str], bytes]:
+    """GET ``path`` from ``address`` as host ``name``: status, headers (lower-case), body."""
+    if tls:
+        conn: http.client.HTTPConnection = _Connection(address, name)
+    else:
+        host, _, port = address.rpartition(":")
+        conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=TIMEOUT)
+    try:
+        conn.request("GET", path, headers={"Host": name, "User-Agent": "apachemaint-verify",
+                                           "Cache-Control": "no-cache", **(headers or {})})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def verify(main: Path | None = None, *, connect: str | None = None) -> list[Probe]:
+    """Plan and run a whole server's probes: ``main``, or the installed server."""
+    if main is None:
+        layout = server.installed_layout()
+        if layout is None:
+            raise ApacheMaintError("no server config found; give --config MAIN")
+        main = layout.main
+    srv = server.load(main)
+    if srv.errors:
+        raise srv.errors[0]
+    return run(plan(srv, connect))
+
+
+def exit_code(probes: list[Probe]) -> int:
+    return 1 if any(p.result == NOT_COVERED for p in probes) else 0
+
+
+def text(probes: list[Probe]) -> str:
+    lines = [f"{p.file}:{p.line}: {p.host} on {'https' if p.tls else 'http'}://{p.address}: "
+             f"{p.result}{' (' + p.detail + ')' if p.detail else ''}" for p in probes]
+    counts = {r: sum(p.result == r for p in probes) for r in (COVERED, NOT_COVERED, NOT_APPLICABLE)}
+    lines.append(", ".join(f"{n} {r}" for r, n in counts.items()))
+    return "\n".join(lines)

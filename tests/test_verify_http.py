@@ -1,0 +1,92 @@
+"""`apachemaint verify` on a real Apache: a patched vhost is covered, an unpatched one on the
+same address is NOT covered, a redirect-only one is not applicable, and nobody else sees a
+thing: requests without the token are served as usual, and no token outlives the run."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from http_client import get
+from run_cli import apachemaint
+
+from apachemaint import block, coverage
+from apachemaint import patch as patching
+
+pytestmark = pytest.mark.apache
+
+SITE = """<VirtualHost *:${{APACHEMAINT_PORT}}>
+    ServerName {name}.example.com
+    ServerAlias www.{name}.example.com
+    DocumentRoot ${{ROOT}}/{name}
+    <Directory ${{ROOT}}/{name}>
+        Require all granted
+    </Directory>
+</VirtualHost>
+"""
+REDIRECT = """<VirtualHost *:${APACHEMAINT_PORT}>
+    ServerName old.example.com
+    Redirect permanent / http://covered.example.com/
+</VirtualHost>
+"""
+
+
+@pytest.fixture
+def server(apache_factory, served_tmp_path):
+    root = served_tmp_path / "sites"
+    for name in ("covered", "bare"):
+        (root / name).mkdir(parents=True)
+        (root / name / "index.html").write_text(f"{name} content\n")
+    covered = served_tmp_path / "covered.conf"
+    covered.write_text(SITE.format(name="covered"))
+    patching.apply([patching.plan(covered)], configtest=False)
+    bare = served_tmp_path / "bare.conf"
+    bare.write_text(REDIRECT + SITE.format(name="bare"))
+    apache = apache_factory([covered, bare], defines={"ROOT": str(root)})
+    return apache, root
+
+
+def test_verify_tells_covered_from_not_covered_without_downtime(server):
+    apache, root = server
+    seen_during = []
+    real_fetch = coverage.fetch
+
+    def fetch(address, name, tls, headers=None, path="/"):
+        # While the tokens are live, a client without one still gets the site.
+        seen_during.append(get(apache.url("/"), headers={"Host": "covered.example.com"}).status)
+        return real_fetch(address, name, tls, headers, path)
+
+    coverage.fetch = fetch
+    try:
+        probes = coverage.verify(apache.conf)
+    finally:
+        coverage.fetch = real_fetch
+    results = {(p.host, p.result) for p in probes}
+    assert results == {("covered.example.com", coverage.COVERED), ("www.covered.example.com", coverage.COVERED),
+                       ("bare.example.com", coverage.NOT_COVERED), ("www.bare.example.com", coverage.NOT_COVERED),
+                       ("old.example.com", coverage.NOT_APPLICABLE)}
+    assert "answered 200" in next(p.detail for p in probes if p.host == "bare.example.com")
+    assert seen_during and set(seen_during) == {200}
+    assert coverage.exit_code(probes) == 1
+    # Nothing is left: no token, no preview page, no folder verify made.
+    assert not (root / "covered" / "system").exists()
+
+
+def test_a_guessed_or_stale_token_is_no_preview(server):
+    apache, root = server
+    state = root / "covered" / "system" / block.STATE_DIR / block.PREVIEW_DIR
+    probes = coverage.verify(apache.conf)
+    token = "A" * 43
+    for value in (token, "../../../index.html", "x" * 40):
+        resp = get(apache.url("/"), headers={"Host": "covered.example.com", block.PREVIEW_HEADER: value})
+        assert resp.status == 200, value
+    assert not state.exists() and probes
+
+
+def test_verify_command(server):
+    apache, _ = server
+    result = apachemaint("verify", "--config", apache.conf, "--format", "json")
+    assert result.returncode == 1, result.stderr
+    hosts = json.loads(result.stdout)["hosts"]
+    assert {h["result"] for h in hosts} == {coverage.COVERED, coverage.NOT_COVERED, coverage.NOT_APPLICABLE}
+    text = apachemaint("verify", "--config", apache.conf)
+    assert "2 covered, 2 NOT covered, 1 not applicable" in text.stdout
