@@ -283,3 +283,33 @@ def find_legacy(cf: ConfigFile, vhost: Section) -> Legacy | None:
                 return Legacy(sorted(chain + [node] + errdocs, key=lambda n: n.start))
         chain = []
     return None
+
+
+def refresh(cf: ConfigFile) -> str:
+    """``cf``'s text with every current-format block that is not hand-edited re-rendered from
+    its recorded options: how fixture files follow the template (``make fixtures``).  Blocks
+    of another format or edited by hand are left as they are, on purpose (AM002, AM003)."""
+    from . import vhosts  # vhosts imports this module
+
+    edits = []
+    for vh in vhosts.find(cf):
+        for found in find_managed(cf, vh.section):
+            if found.marker.format != FORMAT or found.edited:
+                continue
+            unit = _unit_of(found.body, cf.line_indent(found.start))
+            edits.append((found.start, found.end,
+                          render(found.marker.options, cf.line_indent(found.start), unit, cf.eol)))
+    text = cf.text
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    return text
+
+
+def _unit_of(body: list[str], indent: str) -> str:
+    # The block's one nesting step (inside <If>) as the file writes it.
+    for prev, line in zip(body, body[1:]):
+        if prev.strip().startswith("<If"):
+            inner = line[:len(line) - len(line.lstrip())]
+            if inner.startswith(indent) and len(inner) > len(indent):
+                return inner[len(indent):]
+    return "    "
