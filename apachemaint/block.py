@@ -24,6 +24,15 @@ ERROR_URL = "/system/maintenance.html"
 DEFAULT_ASSETS = ("css", "js", "mjs", "map", "png", "jpe?g", "gif", "svg", "webp", "avif",
                   "ico", "woff2?", "ttf", "otf", "eot")
 STATE_DIR = ".apachemaint"  # beside the page: what `down` adds to it (see the template)
+# The files in STATE_DIR that the block reads (names shared by the template and `down`/`up`).
+PAGE_COPY = "page.html"     # the armed copy of the page, served while the flag vanishes
+PAGE_JSON = "page.json"     # the JSON twin for Accept: application/json
+RETRY_AFTER = "retry-after"  # the Retry-After value `down` worked out from --until
+STATE_FILE = "state.json"   # the window `status` reports (read by apachemaint only)
+BYPASS_DIR = "bypass"       # a bypass token is a file name in here
+# The modules the block needs; rewrite first: the classic recipe needs it alone (AM006).
+MODULES = ("rewrite", "headers", "setenvif")
+A2ENMOD = "a2enmod " + " ".join(MODULES)
 
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _EXT = re.compile(r"^[A-Za-z0-9]{1,16}$")
@@ -165,6 +174,10 @@ def _body(o: BlockOptions, unit: str) -> tuple[str, ...]:
         allow_ips=o.allow_ips,
         bypass_cookie=o.bypass_cookie,
         state=o.state_dir,
+        page_copy=PAGE_COPY,
+        page_json=PAGE_JSON,
+        retry_after_file=RETRY_AFTER,
+        bypass_dir=BYPASS_DIR,
         page_dir_grant=o.page_dir if page_abs else "",
         retry_after=o.retry_after,
         i=unit,
@@ -307,7 +320,7 @@ def refresh(cf: ConfigFile) -> str:
 
 def _unit_of(body: list[str], indent: str) -> str:
     # The block's one nesting step (inside <If>) as the file writes it.
-    for prev, line in zip(body, body[1:]):
+    for prev, line in zip(body, body[1:], strict=False):
         if prev.strip().startswith("<If"):
             inner = line[:len(line) - len(line.lstrip())]
             if inner.startswith(indent) and len(inner) > len(indent):
