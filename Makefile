@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES ?= $(shell cat .ci/debian-packages)
 
-.PHONY: install apache system-deps demo test test-quick lint clean bench fuzz
+.PHONY: install apache system-deps demo test test-quick lint clean bench fuzz fixtures
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench: install apache
 FUZZ_EXAMPLES ?= 20000
 fuzz: install
 	APACHEMAINT_FUZZ=1 FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -m fuzz
+
+# Re-render the block in every fixture file that embeds one (after a template change).
+fixtures: install
+	$(PY) tools/fixtures.py
 
 lint: install
 	$(PY) -m ruff check apachemaint tests

@@ -26,6 +26,15 @@ DEFAULT_ASSETS = ("css", "js", "mjs", "map", "png", "jpe?g", "gif", "svg", "webp
 STATE_DIR = ".apachemaint"  # beside the page: what `down` adds to it (see the template)
 PREVIEW_DIR = "preview"  # in STATE_DIR: `verify`'s tokens and page, for the run's lifetime
 PREVIEW_HEADER = "X-Apachemaint-Preview"  # the request header that carries a preview token
+# The files in STATE_DIR that the block reads (names shared by the template and `down`/`up`).
+PAGE_COPY = "page.html"     # the armed copy of the page, served while the flag vanishes
+PAGE_JSON = "page.json"     # the JSON twin for Accept: application/json
+RETRY_AFTER = "retry-after"  # the Retry-After value `down` worked out from --until
+STATE_FILE = "state.json"   # the window `status` reports (read by apachemaint only)
+BYPASS_DIR = "bypass"       # a bypass token is a file name in here
+# The modules the block needs; rewrite first: the classic recipe needs it alone (AM006).
+MODULES = ("rewrite", "headers", "setenvif")
+A2ENMOD = "a2enmod " + " ".join(MODULES)
 
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _EXT = re.compile(r"^[A-Za-z0-9]{1,16}$")
@@ -169,6 +178,10 @@ def _body(o: BlockOptions, unit: str) -> tuple[str, ...]:
         state=o.state_dir,
         preview_dir=PREVIEW_DIR,
         preview_header=PREVIEW_HEADER,
+        page_copy=PAGE_COPY,
+        page_json=PAGE_JSON,
+        retry_after_file=RETRY_AFTER,
+        bypass_dir=BYPASS_DIR,
         page_dir_grant=o.page_dir if page_abs else "",
         retry_after=o.retry_after,
         i=unit,
@@ -287,3 +300,33 @@ def find_legacy(cf: ConfigFile, vhost: Section) -> Legacy | None:
                 return Legacy(sorted(chain + [node] + errdocs, key=lambda n: n.start))
         chain = []
     return None
+
+
+def refresh(cf: ConfigFile) -> str:
+    """``cf``'s text with every current-format block that is not hand-edited re-rendered from
+    its recorded options: how fixture files follow the template (``make fixtures``).  Blocks
+    of another format or edited by hand are left as they are, on purpose (AM002, AM003)."""
+    from . import vhosts  # vhosts imports this module
+
+    edits = []
+    for vh in vhosts.find(cf):
+        for found in find_managed(cf, vh.section):
+            if found.marker.format != FORMAT or found.edited:
+                continue
+            unit = _unit_of(found.body, cf.line_indent(found.start))
+            edits.append((found.start, found.end,
+                          render(found.marker.options, cf.line_indent(found.start), unit, cf.eol)))
+    text = cf.text
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    return text
+
+
+def _unit_of(body: list[str], indent: str) -> str:
+    # The block's one nesting step (inside <If>) as the file writes it.
+    for prev, line in zip(body, body[1:], strict=False):
+        if prev.strip().startswith("<If"):
+            inner = line[:len(line) - len(line.lstrip())]
+            if inner.startswith(indent) and len(inner) > len(indent):
+                return inner[len(indent):]
+    return "    "

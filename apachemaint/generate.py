@@ -33,7 +33,7 @@ from .findings import Severity
 from .safewrite import write_atomic
 from .sitevalues import FLAGS, SiteOptions, variables
 
-BLOCK_MODULES = ("rewrite", "headers", "setenvif")
+BLOCK_MODULES = block.MODULES
 # What the scratch server of the config test needs for its own lines (see LoopbackApache).
 SCRATCH_MODULES = ("mpm_event", "authz_core", "mime")
 INDENT = "    "

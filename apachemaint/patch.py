@@ -274,5 +274,5 @@ def _first_error(output: str) -> str:
 
     msg = str(explain(output))
     if any(f"Invalid command '{name}" in msg for name in ("Rewrite", "Header'", "SetEnvIf")):
-        msg += " (the block needs mod_setenvif, mod_rewrite and mod_headers: a2enmod setenvif rewrite headers)"
+        msg += f" (the block needs {', '.join('mod_' + m for m in block.MODULES)}: {block.A2ENMOD})"
     return msg

@@ -9,13 +9,14 @@ Fails: a patched vhost in a server whose ``mods-enabled/`` has no ``rewrite.load
 
 Passes: the same vhost after ``a2enmod setenvif rewrite headers``.
 """
+from ..block import MODULES
 from ..findings import Severity
 
 CODE = "AM006"
 SUMMARY = "mod_rewrite, mod_headers or mod_setenvif not loaded for a patched vhost"
 SEVERITY = Severity.ERROR
 
-_NEEDED = (("rewrite", "mod_rewrite"), ("headers", "mod_headers"), ("setenvif", "mod_setenvif"))
+_NEEDED = tuple((m, f"mod_{m}") for m in MODULES)  # rewrite first: the classic recipe needs it alone
 
 
 def check(ctx):

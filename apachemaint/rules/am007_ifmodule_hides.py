@@ -19,6 +19,7 @@ Fails (mod_rewrite not loaded)::
 
 Passes: the same vhost once mod_rewrite is loaded, or the rules without the wrapper.
 """
+from ..block import MODULES
 from ..conditions import module_key
 from ..findings import Severity
 from ..reader import Section
@@ -29,7 +30,7 @@ SUMMARY = "maintenance rules hidden by <IfModule> of a module that is not loaded
 SEVERITY = Severity.ERROR
 SEES_INACTIVE = True  # the point is vhosts and sections httpd skips
 
-_GUARDS = {"rewrite", "headers", "setenvif"}
+_GUARDS = set(MODULES)
 
 
 def check(ctx):

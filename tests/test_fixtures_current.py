@@ -1,0 +1,25 @@
+"""Fixture files that embed a rendered block hold what the template renders today for the
+options their marker records (`make fixtures` re-renders them)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from apachemaint import block, reader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import fixtures as regen  # noqa: E402
+
+FILES = regen.fixture_files()
+
+
+def test_there_are_fixtures_with_a_block():
+    assert len(FILES) >= 10
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(regen.ROOT)))
+def test_fixture_block_matches_the_template(path: Path):
+    cf = reader.read(path)
+    assert block.refresh(cf) == cf.text, f"{path} drifted from the template: run `make fixtures`"
