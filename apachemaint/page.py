@@ -46,7 +46,10 @@ def parse_until(text: str | None, now: datetime) -> Until | None:
     m = _DURATION.match(text.replace(" ", ""))
     if m and any(m.groups()):
         d, h, mi, s = (int(g or 0) for g in m.groups())
-        at = now + timedelta(days=d, hours=h, minutes=mi, seconds=s)
+        try:
+            at = now + timedelta(days=d, hours=h, minutes=mi, seconds=s)
+        except OverflowError:
+            raise InvalidOption(f"--until {text!r}: too far in the future") from None
         return Until(_show(at), at)
     m = _CLOCK.match(text)
     if m:
@@ -80,9 +83,11 @@ def _show(at: datetime) -> str:
 @lru_cache(maxsize=1)
 def _environment():
     import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
-    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True)
+    # Sandboxed: a --template is the caller's code, and apachemaint may run as root (sudo).
+    return SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined,
+                                keep_trailing_newline=True)
 
 
 def render_html(reason: str, until: Until | None, since: datetime, template: Path | None = None,
