@@ -33,3 +33,16 @@ def test_until_far_beyond_the_calendar_is_a_clear_error(tmp_path: Path):
     result = apachemaint("render", "--until", "999999999d", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "--until '999999999d': too far in the future"
+
+
+def test_a_fifo_or_device_as_template_or_config_is_refused_without_hanging(tmp_path: Path):
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for source in (fifo, Path("/dev/zero")):
+        result = apachemaint("render", "--template", source, cwd=tmp_path)
+        assert (result.returncode, result.stderr) == (2, f"{source}: cannot read template: not a regular file\n")
+        result = apachemaint("patch", "--no-configtest", source, cwd=tmp_path)
+        assert (result.returncode, result.stderr) == (
+            2, f"{source}: is not a regular file (a FIFO, device or socket); not read\n")
