@@ -46,3 +46,9 @@ def test_a_fifo_or_device_as_template_or_config_is_refused_without_hanging(tmp_p
         result = apachemaint("patch", "--no-configtest", source, cwd=tmp_path)
         assert (result.returncode, result.stderr) == (
             2, f"{source}: is not a regular file (a FIFO, device or socket); not read\n")
+
+
+def test_include_of_a_device_names_the_right_reason():
+    from apachemaint.server import _include_targets
+
+    assert _include_targets("/dev/zero", Path("/")) == "Could not open configuration file /dev/zero: not a regular file"
