@@ -25,9 +25,11 @@ still no target is replaced before the checkpoint is complete (``Saving.wait``).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,10 +144,44 @@ def _create_for(partner: forked.Partner, changes: list[Change]) -> None:
         os._exit(0)
 
 
-def _new_folder() -> Path:
-    root = state_dir() / "checkpoints"
+def _private(folder: Path) -> None:
+    """``folder`` exists as a real folder of ours that nobody else may write: made 0700
+    whatever the umask, else refused.  Another user who could create or write in it could
+    plant checkpoints that `restore` (as root) would follow."""
     try:
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.mkdir(folder, 0o700)
+        os.chmod(folder, 0o700, follow_symlinks=False)  # mkdir's mode is masked by the umask
+    except FileExistsError:
+        pass
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeWrite("state folder is a link or not a folder; refusing to use it", folder)
+    if st.st_uid != os.geteuid():
+        raise UnsafeWrite(f"state folder is owned by uid {st.st_uid}, not by uid {os.geteuid()}; "
+                          "refusing to use it", folder)
+    if st.st_mode & 0o022:
+        raise UnsafeWrite(f"state folder is writable by group or others (mode {stat.S_IMODE(st.st_mode):o}); "
+                          "refusing to use it", folder)
+
+
+def checkpoints_root() -> Path:
+    """``state_dir()/checkpoints``, both checked (and made) private; see ``_private``."""
+    state = state_dir()
+    try:
+        if not state.parent.is_dir():
+            os.makedirs(state.parent, 0o755, exist_ok=True)
+        root = state / "checkpoints"
+        for folder in (state, root):
+            _private(folder)
+    except OSError as exc:
+        raise ApacheMaintError(f"cannot create a checkpoint: {exc.strerror} "
+                               "(set APACHEMAINT_STATE_DIR to a writable folder)", state) from None
+    return root
+
+
+def _new_folder() -> Path:
+    root = checkpoints_root()
+    try:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         n = 1
         while True:
@@ -205,9 +241,9 @@ def discard(folder: Path | None) -> None:
 
 
 def all_checkpoints() -> list[Path]:
-    root = state_dir() / "checkpoints"
-    if not root.is_dir():
+    if not (state_dir() / "checkpoints").is_dir():
         return []
+    root = checkpoints_root()
     return sorted((p for p in root.iterdir() if (p / "manifest.json").is_file()),
                   key=lambda p: (p.name.split("-")[0], int(p.name.split("-")[-1])))
 
@@ -215,33 +251,80 @@ def all_checkpoints() -> list[Path]:
 def restore(checkpoint: Path | None = None, *, force: bool = False) -> list[Path]:
     """Put back every file of a checkpoint (the newest by default).
 
-    A file changed since apachemaint wrote it is left alone unless ``force``: restoring
-    over someone's later edit would lose it.
+    A checkpoint is untrusted input (whoever could write the state folder wrote it): only a
+    folder directly inside the private ``checkpoints/`` is read, each target must be an
+    absolute, normalised path, each backup a plain name in that folder, read without
+    following links, holding the bytes its ``sha256_before`` names.  A target is written
+    only while it holds exactly what patch wrote (``sha256_after``) or already the original.
+    ``force`` restores over a later edit of a target, but never relaxes the other checks:
+    it does not create a missing target, nor write through a link.
     """
+    root = checkpoints_root() if (state_dir() / "checkpoints").is_dir() else None
     if checkpoint is None:
         found = all_checkpoints()
         if not found:
             raise ApacheMaintError("no checkpoint to restore", state_dir() / "checkpoints")
         checkpoint = found[-1]
+    checkpoint = Path(os.path.abspath(checkpoint))
+    if root is None or checkpoint.parent not in (root, Path(os.path.realpath(root))):
+        raise ApacheMaintError("not a checkpoint of this state folder (only folders in "
+                               f"{state_dir() / 'checkpoints'} are restored)", checkpoint)
     try:
-        manifest = json.loads((checkpoint / "manifest.json").read_text())
-    except (OSError, ValueError) as exc:
+        st = os.lstat(checkpoint)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            raise ApacheMaintError("checkpoint folder is a link, not ours or writable by others; not restored",
+                                   checkpoint)
+        manifest = json.loads(_read_plain(checkpoint, "manifest.json"))
+        entries = manifest["files"]
+        if not isinstance(entries, list):
+            raise ValueError("files is not a list")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ApacheMaintError(f"not a readable checkpoint: {exc}", checkpoint) from None
     plans = []
-    for entry in manifest["files"]:
-        path, backup_path = Path(entry["path"]), checkpoint / entry["backup"]
-        backup = backup_path.read_bytes()
-        if _sha(backup) != entry["sha256_before"]:
-            raise ApacheMaintError("backup no longer holds the bytes saved before the patch; "
-                                   "not restored", backup_path)
+    for entry in entries:
         try:
-            now = path.read_bytes()
+            target, name = entry["path"], entry["backup"]
+            before_sha, after_sha = entry["sha256_before"], entry["sha256_after"]
+            if not all(isinstance(v, str) for v in (target, name, before_sha, after_sha)):
+                raise TypeError
+        except (KeyError, TypeError):
+            raise ApacheMaintError("checkpoint record is malformed; not restored", checkpoint) from None
+        if not target.startswith("/") or os.path.normpath(target) != target or "\0" in target:
+            raise ApacheMaintError(f"checkpoint names {target!r}, not an absolute normalised path; "
+                                   "not restored", checkpoint)
+        if name in ("", ".", "..", "manifest.json") or "/" in name or "\0" in name:
+            raise ApacheMaintError(f"checkpoint names backup {name!r}, not a file of its own folder; "
+                                   "not restored", checkpoint)
+        path = Path(target)
+        try:
+            backup = _read_plain(checkpoint, name)
+        except OSError as exc:
+            raise ApacheMaintError(f"cannot read backup: {exc.strerror}", checkpoint / name) from None
+        if _sha(backup) != before_sha:
+            raise ApacheMaintError("backup no longer holds the bytes saved before the patch; "
+                                   "not restored", checkpoint / name)
+        try:
+            now = _read_plain(path.parent, path.name)
         except FileNotFoundError:
-            now = None
-        if now is not None and _sha(now) not in (entry["sha256_after"], entry["sha256_before"]) and not force:
+            raise ApacheMaintError("no longer exists; not restored", path) from None
+        except OSError as exc:
+            raise ApacheMaintError(f"cannot read: {exc.strerror} (a link or not a regular file?); "
+                                   "not restored", path) from None
+        if _sha(now) not in (after_sha, before_sha) and not force:
             raise ApacheMaintError("changed since apachemaint patched it; not restored "
                                    "(use --force to restore anyway)", path)
         plans.append((path, backup))
     write_many(plans)
     return [p for p, _ in plans]
 
+
+def _read_plain(folder: Path, name: str) -> bytes:
+    """The bytes of regular file ``folder/name``, never through a link at its last part."""
+    fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return _read_all(fd, st.st_size)
+    finally:
+        os.close(fd)

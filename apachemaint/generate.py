@@ -103,11 +103,13 @@ def builtin_dir() -> Path:
 
 def _environment(extra: Path | None):
     import jinja2  # imported here so that commands which never render stay quick to start
+    from jinja2.sandbox import SandboxedEnvironment
 
     dirs = ([str(extra)] if extra else []) + [str(builtin_dir())]
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), undefined=jinja2.StrictUndefined,
-                              autoescape=False, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True)
+    # Sandboxed: --templates DIR holds the caller's code, and apachemaint may run as root.
+    return SandboxedEnvironment(loader=jinja2.FileSystemLoader(dirs), undefined=jinja2.StrictUndefined,
+                                autoescape=False, trim_blocks=True, lstrip_blocks=True,
+                                keep_trailing_newline=True)
 
 
 def templates(extra: Path | None = None) -> dict[str, Template]:

@@ -46,7 +46,10 @@ def parse_until(text: str | None, now: datetime) -> Until | None:
     m = _DURATION.match(text.replace(" ", ""))
     if m and any(m.groups()):
         d, h, mi, s = (int(g or 0) for g in m.groups())
-        at = now + timedelta(days=d, hours=h, minutes=mi, seconds=s)
+        try:
+            at = now + timedelta(days=d, hours=h, minutes=mi, seconds=s)
+        except OverflowError:
+            raise InvalidOption(f"--until {text!r}: too far in the future") from None
         return Until(_show(at), at)
     m = _CLOCK.match(text)
     if m:
@@ -80,9 +83,11 @@ def _show(at: datetime) -> str:
 @lru_cache(maxsize=1)
 def _environment():
     import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
-    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True)
+    # Sandboxed: a --template is the caller's code, and apachemaint may run as root (sudo).
+    return SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined,
+                                keep_trailing_newline=True)
 
 
 def render_html(reason: str, until: Until | None, since: datetime, template: Path | None = None,
@@ -93,7 +98,7 @@ def render_html(reason: str, until: Until | None, since: datetime, template: Pat
         if template is None:
             source = (resources.files("apachemaint.templates") / "page" / "maintenance.html.j2").read_text()
         else:
-            source = Path(template).read_text()
+            source = _read_template(Path(template))
         tpl = env.from_string(source)
         html = tpl.render(reason=reason, until_text=until.text if until else "",
                           until_iso=_iso(until.at) if until and until.at else "",
@@ -110,6 +115,19 @@ def render_html(reason: str, until: Until | None, since: datetime, template: Pat
         line = getattr(exc, "lineno", None)
         raise ApacheMaintError(f"template does not render: {exc}", template or "default page", line) from None
     return html.encode("utf-8")
+
+
+def _read_template(path: Path) -> str:
+    """A --template's text: a regular file only (a FIFO must not hang us, /dev/zero not fill
+    memory), opened without blocking."""
+    from .reader import NotRegular, read_bytes
+
+    try:
+        return read_bytes(str(path)).decode("utf-8")
+    except NotRegular:
+        raise ApacheMaintError("cannot read template: not a regular file", path) from None
+    except UnicodeDecodeError as exc:
+        raise ApacheMaintError(f"cannot read template: not UTF-8 ({exc.reason})", path) from None
 
 
 def _noscript_refresh(until: Until | None, since: datetime) -> int:

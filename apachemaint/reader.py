@@ -15,8 +15,10 @@ UTF-8 with ``surrogateescape`` so Latin-1 or broken bytes survive unchanged.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -123,20 +125,33 @@ class ConfigFile:
 def read(path: str | Path) -> ConfigFile:
     path = str(path)
     try:
-        data = _read_bytes(path)
+        data = read_bytes(path)
     except FileNotFoundError:
         raise ConfigSyntaxError("no such file", path) from None
     except IsADirectoryError:
         raise ConfigSyntaxError("is a directory, not a config file", path) from None
+    except NotRegular:
+        raise ConfigSyntaxError("is not a regular file (a FIFO, device or socket); not read", path) from None
     except OSError as exc:
         raise ConfigSyntaxError(f"cannot read: {exc.strerror}", path) from None
     return parse(data, path)
 
 
-def _read_bytes(path: str) -> bytes:
+class NotRegular(OSError):
+    """A FIFO, device or socket where a file was expected."""
+
+
+def read_bytes(path: str) -> bytes:
     # os-level reads: half the cost of open().read() per file, which counts at 10,000 files.
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    # O_NONBLOCK: a FIFO named as a config file must not hang the open; fstat then refuses
+    # anything but a regular file (/dev/zero would be read until memory runs out).
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            raise NotRegular(errno.EINVAL, "not a regular file", path)
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)

@@ -389,6 +389,8 @@ def _include_targets(pattern: str, server_root: Path) -> list[str] | str:
         return [str(c) for c in sorted(c for c in p.rglob("*") if c.is_file())]
     if p.is_file():
         return [str(p)]
+    if p.exists():  # httpd: "Access to file ... denied by server: not a regular file"
+        return f"Could not open configuration file {p}: not a regular file"
     return f"Could not open configuration file {p}: No such file or directory"
 
 

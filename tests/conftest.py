@@ -30,6 +30,43 @@ def require_apache() -> str:
     return binary
 
 
+def _real_state_dirs() -> list[Path]:
+    """The state folders apachemaint uses when APACHEMAINT_STATE_DIR is not set."""
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return [Path("/var/lib/apachemaint"), Path(xdg) / "apachemaint"]
+
+
+def _snapshot(folder: Path) -> tuple | None:
+    """What a test run could change in a state folder: its existence and every entry."""
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    entries = []
+    for dirpath, _dirs, names in os.walk(folder):
+        entries += [(dirpath, n) for n in sorted(names + _dirs)]
+    return st.st_mtime_ns, sorted(entries)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_state_untouched() -> Iterator[None]:
+    """The suite fails if any test (or a child it forked or ran) created or changed the
+    real state folders: a bare `restore` there would put back a test's file."""
+    folders = _real_state_dirs()
+    before = {f: _snapshot(f) for f in folders}
+    yield
+    touched = [str(f) for f in folders if _snapshot(f) != before[f]]
+    assert not touched, f"the test run touched the real state folder(s): {', '.join(touched)}"
+
+
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own APACHEMAINT_STATE_DIR, inherited by what it forks or runs."""
+    state = tmp_path_factory.mktemp("state") / "apachemaint"
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(state))
+    return state
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("apache"):
         require_apache()
