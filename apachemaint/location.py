@@ -344,10 +344,40 @@ class Target:
     options: BlockOptions
     source: str  # where the location came from: "--docroot" or "FILE:LINE"
     patched: bool | None  # None when no vhost was named
+    base: Path | None = None  # the folder that must exist (default: the page folder's parent)
 
     @property
     def state(self) -> Path:
         return self.page.parent / block.STATE_DIR
+
+    @property
+    def root(self) -> Path:
+        return self.base or self.page.parent.parent
+
+    @property
+    def missing(self) -> list[Path]:
+        """The folders from ``root`` (not included) down to the page's: what `down` may make."""
+        if self.root not in self.page.parents:
+            return [self.page.parent]
+        out, folder = [], self.root
+        for part in self.page.parent.relative_to(self.root).parts:
+            folder = folder / part
+            out.append(folder)
+        return out
+
+
+def base_of(page: str) -> Path | None:
+    """The folder below which `down` may make the page's folders: the site-pages folder's
+    parent for a page of its own, a deploy tree's shared/ (a deploy makes it, but not
+    shared/public/system: Capistrano's linked_dirs is empty by default)."""
+    p = Path(page)
+    pages = Path(site_pages())
+    if pages in p.parents:
+        return pages.parent
+    for anc in p.parents:
+        if anc.name == "shared" and _release_link(str(anc.parent / "current")):
+            return anc
+    return None
 
 
 def from_docroot(docroot: str | Path) -> list[Target]:
@@ -358,12 +388,7 @@ def from_docroot(docroot: str | Path) -> list[Target]:
         raise ApacheMaintError("document root does not exist or is not a folder", root)
     page = str(root.absolute() / DOCROOT_PAGE)
     moved = outside_release(page)
-    if moved and not os.path.isdir(os.path.dirname(os.path.dirname(moved))):
-        raise ApacheMaintError(f"{root} is inside a deploy release, and a page there would not survive "
-                               f"the next deploy; create {os.path.dirname(os.path.dirname(moved))} (the page "
-                               "goes below it, where a patched block looks), or link public/system into "
-                               "shared/ (Capistrano: append public/system to linked_dirs)", root)
-    return [Target(Path(moved or page), BlockOptions(), "--docroot", None)]
+    return [Target(Path(moved or page), BlockOptions(), "--docroot", None, base_of(moved) if moved else None)]
 
 
 def from_vhost(path: str | Path) -> list[Target]:
@@ -381,7 +406,8 @@ def from_vhost(path: str | Path) -> list[Target]:
             raise ApacheMaintError(f"cannot tell where the page goes: {where.why}{fix}; or use --docroot",
                                    cf.path, where.line)
         current = block.state_of(managed[0]) is block.State.CURRENT
-        found.setdefault(Path(where.page), Target(Path(where.page), opts, f"{cf.path}:{vh.line}", current))
+        found.setdefault(Path(where.page), Target(Path(where.page), opts, f"{cf.path}:{vh.line}", current,
+                                                  base_of(where.page)))
     if not found:
         raise ApacheMaintError("no vhost here carries an apachemaint block (run apachemaint patch first)", cf.path)
     return list(found.values())

@@ -85,7 +85,8 @@ def test_the_block_is_byte_for_byte_what_patch_inserts(name, tmp_path):
     # And patch, given the same options, puts exactly those bytes into the vhost without them.
     bare = tmp_path / "bare.conf"
     bare.write_text(_BLOCK.sub("", text))
-    assert patching.plan(bare, {**_block_given(opts.block), "page": None if opts.block.page == BlockOptions().page else opts.block.page}).new_text == text
+    given = {**_block_given(opts.block), "page": None if opts.block.page == BlockOptions().page else opts.block.page}
+    assert patching.plan(bare, given).new_text == text
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
