@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -116,7 +118,7 @@ def page_of(vh: vhosts.VHost, page: str, variables: Mapping[str, str],
     if root.directive is None:
         return Where(None, root.why, root.line, root.code)
     written = root.directive.args[0]
-    value = server.expand(written, variables)
+    value = server.expand(written, variables) if "${" in written else written
     if "${" in value:
         name = server.VARIABLE.search(value).group(1)
         return Where(None, f"DocumentRoot {written}: ${{{name}}} is not in down's environment (httpd may "
@@ -132,14 +134,23 @@ def page_of(vh: vhosts.VHost, page: str, variables: Mapping[str, str],
 
 def for_down(vh: vhosts.VHost, page: str) -> Where:
     """Where `down` puts ``page`` for ``vh``: what the vhost file and down's environment tell."""
-    return page_of(vh, page, os.environ)
+    return _memo(vh, ("down", page), lambda: page_of(vh, page, os.environ))
 
 
 def for_apache(vh: vhosts.VHost, page: str, srv) -> Where:
     """Where Apache looks for ``page``, with what is known of its server (a rules.ServerContext)."""
     if not srv.known:
         return for_down(vh, page)
-    return page_of(vh, page, srv.variables, srv.holds)
+    return _memo(vh, (id(srv), page), lambda: page_of(vh, page, srv.variables, srv.holds))
+
+
+def _memo(vh: vhosts.VHost, key: tuple, make: Callable[[], Where]) -> Where:
+    # Kept with the vhost: four rules ask it of every vhost of a server.
+    memo = vh.__dict__.setdefault("_pages", {})
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = make()
+    return found
 
 
 # --- Capistrano-style releases ------------------------------------------------------------
@@ -152,11 +163,18 @@ class Release:
     inside: Path  # the path asked about, relative to the link
 
 
+_DISK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def disk_memo(srv) -> dict | None:
+    """What was found on disk during one check of a server (its vhosts share their folders),
+    or None (nothing kept) when no server is known."""
+    return _DISK.setdefault(srv, {}) if srv.known else None
+
+
 def _release_link(path: str) -> str | None:
     """The real release ``path`` links to, when ``path`` is a link into a ``releases/``
     folder beside it and a ``shared/`` folder stands there too (Capistrano, Mina, Deployer)."""
-    if not os.path.islink(path):
-        return None
     target = os.path.realpath(path)
     parent = os.path.realpath(os.path.dirname(path))
     if os.path.dirname(target) != os.path.join(parent, "releases"):
@@ -164,15 +182,33 @@ def _release_link(path: str) -> str | None:
     return target if os.path.isdir(os.path.join(os.path.dirname(path), "shared")) else None
 
 
-def release_of(path: str | Path) -> Release | None:
-    """The release ``path`` lies in, found on disk (None: no release, or not on this machine)."""
-    p = Path(os.path.normpath(path))
-    for anc in (*reversed(p.parents[:-1]), p):  # from the top: most paths stop at a folder that is not here
-        if not os.path.lexists(anc):
+def _look(path: str) -> str | None:
+    """None: ``path`` is not here; "": it is, and is no release link; else the release."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    return (_release_link(path) or "") if stat.S_ISLNK(mode) else ""
+
+
+def release_of(path: str | Path, disk: dict | None = None) -> Release | None:
+    """The release ``path`` lies in, found on disk (None: no release, or not on this machine).
+    ``disk`` keeps what each folder was found to be (see disk_memo)."""
+    path = os.path.normpath(path)
+    if not path.startswith("/"):
+        return None
+    parts = path.split("/")
+    for i in range(2, len(parts) + 1):  # from the top: most paths stop at a folder that is not here
+        anc = "/".join(parts[:i])
+        found = disk.get(anc, False) if disk is not None else False
+        if found is False:
+            found = _look(anc)
+            if disk is not None:
+                disk[anc] = found
+        if found is None:
             return None
-        target = _release_link(str(anc))
-        if target:
-            return Release(anc, Path(target), anc.parent / "shared", p.relative_to(anc))
+        if found:
+            return Release(Path(anc), Path(found), Path(anc).parent / "shared", Path(path).relative_to(anc))
     return None
 
 
@@ -185,14 +221,14 @@ class InRelease:
     shared: str  # the folder's counterpart under shared/
 
 
-def in_release(folder: str) -> InRelease | None:
+def in_release(folder: str, disk: dict | None = None) -> InRelease | None:
     """Whether ``folder`` is inside a release (so a deploy or rollback moves what is in it).
 
     On disk: it resolves into the release the link points to (not when it links out of it,
     as ``linked_dirs`` does).  Off this machine (a file checked in CI, ``new`` for a tree
     still to be deployed), a ``/current/`` or ``/releases/N/`` in the path is taken as one."""
     folder = os.path.normpath(folder)
-    rel = release_of(folder)
+    rel = release_of(folder, disk)
     if rel is not None:
         real = os.path.realpath(folder)
         if real != str(rel.target) and not real.startswith(str(rel.target) + "/"):
@@ -206,9 +242,9 @@ def in_release(folder: str) -> InRelease | None:
     return InRelease("inside what looks like a deploy release (a current/ or releases/N/ folder)", shared)
 
 
-def inside_release(page: str) -> str | None:
+def inside_release(page: str, disk: dict | None = None) -> str | None:
     """Why the page file ``page`` is inside a release, or None."""
-    found = in_release(os.path.dirname(page))
+    found = in_release(os.path.dirname(page), disk)
     return f"{page} is {found.why}" if found else None
 
 
@@ -344,10 +380,40 @@ class Target:
     options: BlockOptions
     source: str  # where the location came from: "--docroot" or "FILE:LINE"
     patched: bool | None  # None when no vhost was named
+    base: Path | None = None  # the folder that must exist (default: the page folder's parent)
 
     @property
     def state(self) -> Path:
         return self.page.parent / block.STATE_DIR
+
+    @property
+    def root(self) -> Path:
+        return self.base or self.page.parent.parent
+
+    @property
+    def missing(self) -> list[Path]:
+        """The folders from ``root`` (not included) down to the page's: what `down` may make."""
+        if self.root not in self.page.parents:
+            return [self.page.parent]
+        out, folder = [], self.root
+        for part in self.page.parent.relative_to(self.root).parts:
+            folder = folder / part
+            out.append(folder)
+        return out
+
+
+def base_of(page: str) -> Path | None:
+    """The folder below which `down` may make the page's folders: the site-pages folder's
+    parent for a page of its own, a deploy tree's shared/ (a deploy makes it, but not
+    shared/public/system: Capistrano's linked_dirs is empty by default)."""
+    p = Path(page)
+    pages = Path(site_pages())
+    if pages in p.parents:
+        return pages.parent
+    for anc in p.parents:
+        if anc.name == "shared" and _look(str(anc.parent / "current")):
+            return anc
+    return None
 
 
 def from_docroot(docroot: str | Path) -> list[Target]:
@@ -358,12 +424,7 @@ def from_docroot(docroot: str | Path) -> list[Target]:
         raise ApacheMaintError("document root does not exist or is not a folder", root)
     page = str(root.absolute() / DOCROOT_PAGE)
     moved = outside_release(page)
-    if moved and not os.path.isdir(os.path.dirname(os.path.dirname(moved))):
-        raise ApacheMaintError(f"{root} is inside a deploy release, and a page there would not survive "
-                               f"the next deploy; create {os.path.dirname(os.path.dirname(moved))} (the page "
-                               "goes below it, where a patched block looks), or link public/system into "
-                               "shared/ (Capistrano: append public/system to linked_dirs)", root)
-    return [Target(Path(moved or page), BlockOptions(), "--docroot", None)]
+    return [Target(Path(moved or page), BlockOptions(), "--docroot", None, base_of(moved) if moved else None)]
 
 
 def from_vhost(path: str | Path) -> list[Target]:
@@ -381,7 +442,8 @@ def from_vhost(path: str | Path) -> list[Target]:
             raise ApacheMaintError(f"cannot tell where the page goes: {where.why}{fix}; or use --docroot",
                                    cf.path, where.line)
         current = block.state_of(managed[0]) is block.State.CURRENT
-        found.setdefault(Path(where.page), Target(Path(where.page), opts, f"{cf.path}:{vh.line}", current))
+        found.setdefault(Path(where.page), Target(Path(where.page), opts, f"{cf.path}:{vh.line}", current,
+                                                  base_of(where.page)))
     if not found:
         raise ApacheMaintError("no vhost here carries an apachemaint block (run apachemaint patch first)", cf.path)
     return list(found.values())

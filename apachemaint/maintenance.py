@@ -59,9 +59,8 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
         if bypass and not t.options.bypass_cookie:
             raise ApacheMaintError("this vhost's block has no bypass cookie (patch it with --bypass-cookie NAME)",
                                    t.source)
-        folder = t.page.parent
-        if not folder.parent.is_dir():
-            raise ApacheMaintError("document root does not exist", folder.parent)
+        if not t.root.is_dir():
+            raise ApacheMaintError("document root does not exist", t.root)
     if bypass:
         result.token = secrets.token_urlsafe(24)
     for t in targets:
@@ -71,7 +70,8 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
                   "until": parsed.text if parsed else None,
                   "until_iso": parsed.at.isoformat() if parsed and parsed.at else None,
                   "retry_after": retry, "by": _who()}
-        _mkdir(t.page.parent, 0o755)
+        for folder in t.missing:
+            _mkdir(folder, 0o755)
         _mkdir(t.state, 0o755)
         # Armed first: the copy, the JSON twin and the Retry-After are all in place before
         # the flag that makes the block answer 503.

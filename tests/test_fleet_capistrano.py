@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from fleet_hosts import CONTRIB, Fleet, break_docroot, fleet_root, require_root, require_tool, run_tool
 from http_client import get
+from run_cli import apachemaint as apachemaint_cli
+
+from apachemaint.httpd import LoopbackApache
 
 pytestmark = [pytest.mark.slow, pytest.mark.apache]
 
@@ -143,3 +146,82 @@ def test_migrate_hook_is_opt_in(project, fleet):
     done = cap(project, "deploy:migrate", PROBE_OUT=str(probe))
     assert done.returncode == 0, done.stdout + done.stderr
     assert probe.read_text() == "200 200 200"
+
+
+# --- a real `cap deploy` and `cap deploy:rollback` while down (issue 14, item 6) ---------------
+
+def git(repo: Path, *args: str) -> None:
+    run = run_tool(["git", "-C", str(repo), *args], cwd=repo, env={
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com", "HOME": str(repo)})
+    assert run.returncode == 0, run.stderr
+
+
+def commit_release(repo: Path, version: str) -> None:
+    (repo / "public").mkdir(parents=True, exist_ok=True)
+    (repo / "public" / "release.txt").write_text(f"{version}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", version)
+
+
+@pytest.fixture
+def deployed_app(fleet, project, backend):
+    """A git repo, deployed by `cap production deploy` to one server of the fleet; a vhost on
+    that server's address with DocumentRoot deploy_to/current/public, patched after the first
+    deploy (so patch sees the Capistrano tree), served by an Apache of its own."""
+    base = fleet.root / "deploy"
+    shutil.rmtree(base, ignore_errors=True)
+    repo, deploy_to = base / "repo", base / "app"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    commit_release(repo, "v1")
+    server = fleet.servers[0]
+    (project / "config" / "deploy" / "production.rb").write_text(
+        f'server "{server.address}", roles: %w[web app], apachemaint_vhost: "{base}/app.conf"\n')
+    with open(project / "config" / "deploy.rb", "a") as f:
+        f.write(f'set :repo_url, "file://{repo}"\nset :branch, "main"\nset :deploy_to, "{deploy_to}"\n'
+                'set :keep_releases, 5\n')
+    done = cap(project, "deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for d in (base, deploy_to):
+        d.chmod(0o755)
+    conf = base / "app.conf"
+    conf.write_text(f"<VirtualHost {server.address}:${{APACHEMAINT_PORT}}>\n    ServerName shop.test\n"
+                    f"    DocumentRoot {deploy_to}/current/public\n    <Directory {deploy_to}>\n"
+                    "        Require all granted\n    </Directory>\n    ProxyPass /release.txt !\n"
+                    f"    ProxyPass / http://127.0.0.1:{backend.port}/\n</VirtualHost>\n")
+    patched = apachemaint_cli("patch", "--no-configtest", conf, state=fleet.state)
+    assert patched.returncode == 0, patched.stderr
+    apache = LoopbackApache(base / "apache", [conf], binary=fleet.apache_binary, host=server.address).start()
+    try:
+        yield repo, deploy_to, apache
+    finally:
+        apache.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_maintenance_survives_cap_deploy_and_rollback(project, deployed_app, backend):
+    repo, deploy_to, apache = deployed_app
+    page = deploy_to / "shared" / "public" / "system" / "maintenance.html"
+
+    def status(path: str = "/orders/1") -> int:
+        return get(apache.url(path)).status
+
+    assert get(apache.url("/release.txt")).text == "v1\n"
+    done = cap(project, "apachemaint:disable", REASON="deploying")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert page.is_file() and status() == 503
+    seen = len(backend.log)
+    commit_release(repo, "v2")
+    done = cap(project, "deploy")  # a deploy while down: current now points to a new release
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert status() == 503 and status("/release.txt") == 503
+    done = cap(project, "deploy:rollback")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert status() == 503 and len(backend.log) == seen
+    done = cap(project, "apachemaint:enable")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert get(apache.url("/release.txt")).text == "v1\n" and status() == 200
+    done = cap(project, "deploy")  # and no old page comes back with a later deploy
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert get(apache.url("/release.txt")).text == "v2\n" and status() == 200

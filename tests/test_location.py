@@ -7,6 +7,7 @@ tests/test_location_http.py."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -290,3 +291,19 @@ def test_check_files_and_down_agree_on_every_vhost_fixture(tmp_path, monkeypatch
         except ApacheMaintError:
             refused = True
         assert bool(reported) == refused, src.name
+
+
+def test_down_makes_the_shared_folders_a_deploy_does_not(tmp_path):
+    """Capistrano makes shared/ but, with linked_dirs empty, no shared/public/system."""
+    app = capistrano(tmp_path / "app")
+    shutil.rmtree(app / "shared" / "public")
+    conf = tmp_path / "site.conf"
+    conf.write_text(f"<VirtualHost *:80>\n    DocumentRoot {app}/current/public\n</VirtualHost>\n")
+    state = tmp_path / "state"
+    assert apachemaint("patch", "--no-configtest", conf, state=state).returncode == 0
+    for how, where in (("--vhost", conf), ("--docroot", app / "current" / "public")):
+        done = apachemaint("down", how, where, state=state)
+        assert done.returncode == 0, done.stderr
+        assert (app / "shared" / "public" / "system" / "maintenance.html").is_file()
+        assert apachemaint("up", how, where, state=state).returncode == 0
+    assert not list((app / "releases").glob("*/public/system"))

@@ -36,7 +36,7 @@ def check(ctx):
     where = location.for_apache(ctx.vhost, ctx.managed[0].marker.options.page, ctx.server)
     if where.page is None:
         return  # AM013/AM015 say why
-    why = location.inside_release(where.page)
+    why = location.inside_release(where.page, location.disk_memo(ctx.server))
     if why:
         yield ctx.managed[0].line, (f"{why}: a deploy while down brings the site back, a rollback brings an "
                                     "old page back; run apachemaint patch again (the page goes to shared/), "
