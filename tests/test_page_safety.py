@@ -8,10 +8,16 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from run_cli import apachemaint
+
+from apachemaint import maintenance
+from apachemaint.errors import ApacheMaintError
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it plays root among deploy users")
 
@@ -149,3 +155,87 @@ def test_a_link_out_of_the_deploy_tree_is_refused_even_to_the_users_own_folder(e
     err = refused("down", "--docroot", app / "releases" / "1" / "public", state=tmp / "state")
     assert "outside the deploy tree" in err
     assert list(elsewhere.iterdir()) == []
+
+
+def test_up_during_its_grace_never_wipes_a_newer_window(env):
+    """A `down` started while `up` waits out its grace leaves a complete window (issue 15.6)."""
+    tmp, www, _ = env
+    state = tmp / "state"
+    files = ["maintenance.html", ".apachemaint/page.html", ".apachemaint/page.json", ".apachemaint/state.json"]
+    code = ("import sys; from apachemaint import maintenance as m; "
+            "m.up(m.from_docroot(sys.argv[1]), grace=1.5)")
+    for _ in range(3):
+        assert apachemaint("down", "--docroot", www, state=state).returncode == 0
+        up = subprocess.Popen([sys.executable, "-c", code, str(www)])
+        deadline = time.monotonic() + 30
+        while (www / "system" / "maintenance.html").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the flag is down: `up` is in its grace now
+        down = apachemaint("down", "--docroot", www, "--reason", "newer", state=state)
+        assert up.wait(timeout=60) == 0 and down.returncode == 0, down.stderr
+        assert [f for f in files if not (www / "system" / f).is_file()] == []
+        assert json.loads((www / "system" / ".apachemaint" / "state.json").read_text())["reason"] == "newer"
+        assert apachemaint("up", "--docroot", www, state=state).returncode == 0
+
+
+def test_a_down_update_that_fails_part_way_serves_the_old_page(env, monkeypatch):
+    tmp, www, _ = env
+    targets = maintenance.from_docroot(www)
+    maintenance.down(targets, reason="first")
+    system = www / "system"
+    before = snapshot(system)
+    calls = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            calls.append(fd)
+            if len(calls) == 2:
+                raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(ApacheMaintError):
+        maintenance.down(targets, reason="second")
+    assert snapshot(system) == before, "no new copy served, no temp file left"
+
+
+def test_a_token_dies_with_its_window_when_the_page_goes_by_hand(env):
+    """Issue 15.7: the classic end of a window (page removed by hand, or rewritten by
+    `cap deploy:web:disable`) ends its bypass tokens too."""
+    tmp, www, _ = env
+    targets = maintenance.from_docroot(www)
+    system = www / "system"
+    first = maintenance.down(targets, bypass=True).token
+    same = maintenance.down(targets, bypass=True, reason="update").token
+    assert (system / ".apachemaint" / "bypass" / first).exists(), "an update keeps the window"
+    window = json.loads((system / ".apachemaint" / "state.json").read_text())["window"]
+    (system / "maintenance.html").unlink()
+    maintenance.down(targets)
+    assert list((system / ".apachemaint" / "bypass").iterdir()) == []
+    new = json.loads((system / ".apachemaint" / "state.json").read_text())["window"]
+    assert new != window
+    token = maintenance.down(targets, bypass=True).token
+    (system / "maintenance.html").unlink()
+    (system / "maintenance.html").write_text("cap deploy:web:disable\n")
+    maintenance.down(targets)
+    assert not (system / ".apachemaint" / "bypass" / token).exists() and same
+
+
+def test_by_trusts_sudo_user_only_when_sudo_uid_names_it(env, monkeypatch):
+    tmp, www, _ = env
+    monkeypatch.setenv("SUDO_USER", "nobody")
+    monkeypatch.setenv("SUDO_UID", "0")
+    assert maintenance._who().split("@")[0] == "root"
+    monkeypatch.setenv("SUDO_UID", str(OTHER))
+    assert maintenance._who().split("@")[0] == "nobody"
+
+
+def test_status_text_strips_terminal_escapes_and_json_keeps_them(env):
+    tmp, www, _ = env
+    reason = "db\x1b[2J\x1b]0;pwned\x07 upgrade"
+    assert apachemaint("down", "--docroot", www, "--reason", reason, state=tmp / "state").returncode == 0
+    text = apachemaint("status", "--docroot", www, state=tmp / "state")
+    assert text.returncode == 3 and "\x1b" not in text.stdout and "\x07" not in text.stdout
+    assert "db[2J]0;pwned upgrade" in text.stdout
+    doc = apachemaint("status", "--docroot", www, "--json", state=tmp / "state")
+    assert json.loads(doc.stdout)["reason"] == reason
