@@ -235,7 +235,9 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
             print(f"{'DOWN' if s['maintenance'] else 'up'}: {s['page']}")
             for key in ("since", "reason", "until", "by", "seconds_left"):
                 if s.get(key) not in (None, ""):
-                    print(f"  {key.replace('_', ' ')}: {s[key]}")
+                    # A reason is anyone's text: never let it drive the terminal (JSON keeps it whole).
+                    shown = "".join(ch for ch in str(s[key]) if ch.isprintable())
+                    print(f"  {key.replace('_', ' ')}: {shown}")
             if s["patched"] is not None:
                 print(f"  vhost {s['source']}: " + ("patched, block current" if s["patched"]
                                                     else "block NOT current (run apachemaint patch)"))

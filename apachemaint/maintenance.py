@@ -13,22 +13,21 @@ the page.
 """
 from __future__ import annotations
 
-import getpass
 import json
 import os
+import pwd
 import secrets
-import shutil
 import socket
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import page
+from . import block, page, pagedir
 from .errors import ApacheMaintError
 from .location import Target, from_docroot, from_vhost
-from .safewrite import write_atomic
 
 __all__ = ["Target", "down", "from_docroot", "from_vhost", "run", "status", "up"]
 
@@ -44,8 +43,93 @@ class DownResult:
 
 
 def _who() -> str:
-    user = os.environ.get("SUDO_USER") or getpass.getuser()
+    """Who started the window: the sudo caller when sudo really ran us, else the real user.
+
+    SUDO_USER is only an environment variable; it counts when we run as root and names
+    the account SUDO_UID says (as sudo sets both), never from a plain user's environment.
+    """
+    uid = os.getuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    sudo_user, sudo_uid = os.environ.get("SUDO_USER"), os.environ.get("SUDO_UID", "")
+    if os.geteuid() == 0 and sudo_user and sudo_uid.isdigit():
+        try:
+            if pwd.getpwnam(sudo_user).pw_uid == int(sudo_uid):
+                user = sudo_user
+        except KeyError:
+            pass
     return f"{user}@{socket.gethostname()}"
+
+
+def _where(t: Target) -> tuple[str, list[str]]:
+    """The folder the walk starts from (it must exist), and the names below it down to the
+    page folder: the folders `down` may make."""
+    root = t.root
+    if root in t.page.parents:
+        return str(root), list(t.page.parent.relative_to(root).parts)
+    return str(t.page.parent.parent), [t.page.parent.name]
+
+
+@dataclass
+class _Site:
+    """One target's page folder, state folder and bypass folder, open (and maybe locked)."""
+    target: Target
+    folder: pagedir.Folder
+    state: pagedir.Folder | None = None
+    bypass: pagedir.Folder | None = None
+
+    def close(self) -> None:
+        for f in (self.bypass, self.state, self.folder):
+            if f is not None:
+                f.close()
+
+    def record(self) -> dict | None:
+        if self.state is None:
+            return None
+        data = pagedir.read(self.state.fd, block.STATE_FILE, f"{self.state.path}/{block.STATE_FILE}")
+        try:
+            record = json.loads(data) if data is not None else None
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) else None
+
+    def page_id(self) -> str | None:
+        st = pagedir.entry(self.folder.fd, self.target.page.name)
+        return f"{st.st_dev}:{st.st_ino}" if st is not None else None
+
+
+def _open(t: Target, *, create: bool = False, lock: bool = False, bypass: bool = False) -> _Site | None:
+    """The target's folders by the rules of `pagedir`; None when the page folder is missing.
+
+    The lock is on the page folder, which apachemaint never removes, and is taken before
+    the state folder is opened, since `up` may remove that.
+    """
+    root, below = _where(t)
+    folder = pagedir.open_folder(root, below, create=0o755 if create else None)
+    if folder is None:
+        return None
+    site = _Site(t, folder)
+    try:
+        if lock:
+            pagedir.lock(folder.fd, folder.path)
+        site.state = pagedir.child(folder, block.STATE_DIR, create=0o755 if create else None)
+        if site.state is not None:
+            # Listable by nobody, stat-able by Apache: a token is only good to who knows it.
+            site.bypass = pagedir.child(site.state, block.BYPASS_DIR, create=0o711 if create and bypass else None)
+    except BaseException:
+        site.close()
+        raise
+    return site
+
+
+def _check(targets: list[Target]) -> None:
+    """Walk every target once without creating anything, so that a refusal writes nothing."""
+    for t in targets:
+        site = _open(t)
+        if site is not None:
+            site.close()
 
 
 def down(targets: list[Target], *, reason: str = "", until: str | None = None, template: Path | None = None,
@@ -59,69 +143,108 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
         if bypass and not t.options.bypass_cookie:
             raise ApacheMaintError("this vhost's block has no bypass cookie (patch it with --bypass-cookie NAME)",
                                    t.source)
-        if not t.root.is_dir():
-            raise ApacheMaintError("document root does not exist", t.root)
+    _check(targets)
     if bypass:
         result.token = secrets.token_urlsafe(24)
-    for t in targets:
-        retry = (parsed.retry_after(now) if parsed else None) or t.options.retry_after
-        result.retry_after = retry
-        record = {"since": now.isoformat(timespec="seconds"), "reason": reason,
-                  "until": parsed.text if parsed else None,
-                  "until_iso": parsed.at.isoformat() if parsed and parsed.at else None,
-                  "retry_after": retry, "by": _who()}
-        for folder in t.missing:
-            _mkdir(folder, 0o755)
-        _mkdir(t.state, 0o755)
-        # Armed first: the copy, the JSON twin and the Retry-After are all in place before
-        # the flag that makes the block answer 503.
-        write_atomic(t.state / "page.html", html, mode=0o644)
-        write_atomic(t.state / "page.json", page.render_json(reason, parsed, retry, since=now), mode=0o644)
-        write_atomic(t.state / "retry-after", str(retry).encode(), mode=0o644)
-        write_atomic(t.state / "state.json", (json.dumps(record, indent=2) + "\n").encode(), mode=0o644)
-        if result.token:
-            # Listable by nobody, stat-able by Apache: a token is only good to who knows it.
-            _mkdir(t.state / "bypass", 0o711)
-            write_atomic(t.state / "bypass" / result.token, b"", mode=0o600)
-        write_atomic(t.page, html, mode=0o644)
+    sites: list[_Site] = []
+    staged: list[pagedir.Staged] = []
+    try:
+        plans = []
+        for t in targets:
+            site = _open(t, create=True, lock=True, bypass=bypass)
+            if site is None:
+                raise ApacheMaintError("document root does not exist", t.root)
+            sites.append(site)
+            retry = (parsed.retry_after(now) if parsed else None) or t.options.retry_after
+            result.retry_after = retry
+            plans.append(_stage(site, staged, html, page.render_json(reason, parsed, retry, since=now), retry,
+                                {"since": now.isoformat(timespec="seconds"), "reason": reason,
+                                 "until": parsed.text if parsed else None,
+                                 "until_iso": parsed.at.isoformat() if parsed and parsed.at else None,
+                                 "retry_after": retry, "by": _who()},
+                                result.token))
+        # Everything is written and durable; only now does anything a client sees change.
+        for site, order in zip(sites, plans, strict=True):
+            for s in order:
+                pagedir.switch(s)
+            for f in (site.bypass, site.state, site.folder):
+                if f is not None:
+                    pagedir.sync(f.fd)
+        staged = []
+    finally:
+        pagedir.discard(staged)
+        for site in sites:
+            site.close()
     return result
 
 
-def _mkdir(path: Path, mode: int) -> None:
-    try:
-        path.mkdir(mode=mode, exist_ok=True)
-        os.chmod(path, mode)  # mkdir's mode is filtered by the umask; Apache's workers need these bits
-    except OSError as exc:
-        raise ApacheMaintError(f"cannot create folder: {exc.strerror}", path) from None
+def _stage(site: _Site, staged: list, html: bytes, twin: bytes, retry: int, record: dict,
+           token: str | None) -> list[pagedir.Staged]:
+    """Write one site's new window to temp files; the order to switch them in: the armed
+    copy, twin and Retry-After first, the flag last."""
+    old = site.record()
+    current = site.page_id()
+    # The same window only while the page is the very file our last `down` put there; a
+    # page removed by hand or by another tool ended that window, and its tokens with it.
+    new_window = not (current and old and old.get("page_id") == current and old.get("window"))
+    record["window"] = secrets.token_hex(8) if new_window else old["window"]
+    st, folder, t = site.state, site.folder, site.target
+    if new_window and site.bypass is not None:
+        pagedir.empty(site.bypass.fd, site.bypass.path)  # the last window's tokens die before this one opens
+
+    def add(where: pagedir.Folder, name: str, data: bytes, mode: int) -> pagedir.Staged:
+        staged.append(pagedir.stage(where.fd, name, data, mode, f"{where.path}/{name}"))
+        return staged[-1]
+
+    order = [add(st, block.PAGE_COPY, html, 0o644), add(st, block.PAGE_JSON, twin, 0o644),
+             add(st, block.RETRY_AFTER, str(retry).encode(), 0o644)]
+    if token:
+        order.append(add(site.bypass, token, b"", 0o600))
+    flag = add(folder, t.page.name, html, 0o644)
+    record["page_id"] = f"{flag.ident[0]}:{flag.ident[1]}"
+    order += [add(st, block.STATE_FILE, (json.dumps(record, indent=2) + "\n").encode(), 0o644), flag]
+    return order
 
 
 def up(targets: list[Target], *, grace: float = DISARM_GRACE) -> bool:
-    """Lift maintenance; True when it was on anywhere."""
-    was_on = False
-    for t in targets:
-        try:
-            t.page.unlink()
-            was_on = True
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise ApacheMaintError(f"cannot remove the page: {exc.strerror}", t.page) from None
-        shutil.rmtree(t.state / "bypass", ignore_errors=True)  # tokens die with the window
-    if not any(t.state.exists() for t in targets):
-        return was_on
-    if was_on:
-        time.sleep(grace)
-    for t in targets:
-        for name in ("page.html", "page.json", "retry-after", "state.json"):
+    """Lift maintenance; True when it was on anywhere.
+
+    The lock is held through the grace, so a `down` started meanwhile waits and then
+    writes a complete window that this cleanup cannot touch.
+    """
+    _check(targets)
+    sites: list[_Site] = []
+    try:
+        for t in targets:
+            site = _open(t, lock=True)
+            if site is not None:
+                sites.append(site)
+        was_on = False
+        for site in sites:
+            was_on |= pagedir.remove(site.folder.fd, site.target.page.name, str(site.target.page))
+            if site.bypass is not None:
+                pagedir.empty(site.bypass.fd, site.bypass.path)  # tokens die with the window
+                try:
+                    os.rmdir(block.BYPASS_DIR, dir_fd=site.state.fd)
+                except OSError:
+                    pass
+        if not any(site.state for site in sites):
+            return was_on
+        if was_on:
+            time.sleep(grace)
+        for site in sites:
+            if site.state is None:
+                continue
+            for name in (block.PAGE_COPY, block.PAGE_JSON, block.RETRY_AFTER, block.STATE_FILE):
+                pagedir.remove(site.state.fd, name, f"{site.state.path}/{name}")
             try:
-                (t.state / name).unlink()
-            except FileNotFoundError:
-                pass
-        try:
-            t.state.rmdir()
-        except OSError:
-            pass  # not empty: someone else's files, left alone
-    return was_on
+                os.rmdir(block.STATE_DIR, dir_fd=site.folder.fd)
+            except OSError:
+                pass  # not empty: someone else's files, left alone
+        return was_on
+    finally:
+        for site in sites:
+            site.close()
 
 
 @dataclass
@@ -144,13 +267,20 @@ class Status:
 def status(targets: list[Target]) -> list[Status]:
     out = []
     for t in targets:
-        on = t.page.is_file()
-        record = None
-        if on and (t.state / "state.json").is_file():
+        site = _open(t)
+        if site is None:
+            out.append(Status(t, False, None))
+            continue
+        try:
             try:
-                record = json.loads((t.state / "state.json").read_text())
-            except (OSError, ValueError):
-                record = None
+                on = stat.S_ISREG(os.stat(t.page.name, dir_fd=site.folder.fd).st_mode)  # as the block's -f
+            except OSError:
+                on = False
+            record = site.record() if on else None
+            if record and record.get("page_id") not in (None, site.page_id()):
+                record = None  # left by an earlier window; this page came from elsewhere
+        finally:
+            site.close()
         out.append(Status(t, on, record))
     return out
 
