@@ -72,6 +72,13 @@ def _is_dir_at(fd: int, name: str) -> bool:
         return False
 
 
+def _is_link_at(fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
 def _others_can_write(st: os.stat_result, owner: int) -> str | None:
     """Why someone other than root and ``owner`` can change this folder, or None."""
     if st.st_uid not in (0, owner):
@@ -150,6 +157,8 @@ class _Walk:
             except OSError as exc:
                 if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise ApacheMaintError(f"cannot open folder: {exc.strerror}", path) from None
+                if create is None and not todo and not _is_link_at(self.fd, item):
+                    return False  # a file where the folder would be: no page can be below it
                 self._link(item, path, todo)
                 continue
             self._enter(fd, path)

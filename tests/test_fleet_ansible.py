@@ -131,7 +131,7 @@ def test_one_failing_server_fails_the_play_and_others_follow_the_setting(ansible
     down = ansible.playbook("down.yml", "-e", f"apachemaint_on_failure={policy}")
     assert down.returncode != 0
     assert {h: r["failed"] for h, r in down.recap.items()} == {s.name: 1 for s in fleet.servers}, down.stdout
-    assert "apachemaint down failed here" in down.stdout and "cannot create folder" in down.stdout
+    assert "apachemaint down failed here" in down.stdout and "not a folder" in down.stdout
     assert f"apachemaint down failed on {broken.name}" in down.stdout
     for server in fleet.servers:
         assert get(server.url("/")).status == (200 if server is broken else others), server.name
