@@ -24,7 +24,8 @@ from run_cli import apachemaint as apachemaint_cli
 import apachemaint
 from apachemaint.httpd import LoopbackApache, free_port
 
-ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+# Settable, so that two suites can run side by side on one machine.
+ADDRESSES = tuple(os.environ.get("APACHEMAINT_FLEET_ADDRESSES", "127.0.0.2,127.0.0.3,127.0.0.4").split(","))
 SSHD_PATHS = ("/usr/sbin/sshd", "/usr/bin/sshd")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
