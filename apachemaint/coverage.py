@@ -22,7 +22,7 @@ import ssl
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import block, location, page, server, vhosts
+from . import block, location, page, pagedir, server, vhosts
 from .errors import ApacheMaintError
 from .rules.context import ServerContext, VHostContext
 
@@ -42,11 +42,11 @@ class Probe:
     tls: bool
     result: str = NOT_APPLICABLE
     detail: str = ""
-    state: Path | None = field(default=None, repr=False)  # the preview folder's parent (None: no block)
+    target: location.Target | None = field(default=None, repr=False)  # its page (None: no block)
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d.pop("state")
+        d.pop("target")
         return d
 
 
@@ -62,17 +62,19 @@ def plan(srv: server.Server, connect: str | None = None) -> list[Probe]:
                 why = "httpd does not read it (a conditional section that does not hold)"
             elif vctx.redirect_only:
                 why = "redirect-only: every request is redirected"
-            state = None
+            target = None
             if why is None and vctx.managed:
-                where = location.for_apache(vh, vctx.managed[0].marker.options.page, ctx)
+                opts = vctx.managed[0].marker.options
+                where = location.for_apache(vh, opts.page, ctx)
                 if where.page is None:
                     why = f"the page location is not known: {where.why}"
                 else:
-                    state = Path(where.page).parent / block.STATE_DIR
+                    target = location.Target(Path(where.page), opts, f"{cf.path}:{vh.line}", None,
+                                             location.base_of(where.page))
             for name in _names(vh, srv):
                 for address, tls in _addresses(vh, srv, connect):
                     out.append(Probe(cf.path, vh.line, vh.tag, name, address, tls,
-                                     NOT_APPLICABLE if why else "", why or "", state))
+                                     NOT_APPLICABLE if why else "", why or "", target))
     return out
 
 
@@ -108,17 +110,26 @@ def run(probes: list[Probe], *, token: str | None = None) -> list[Probe]:
     token = token or secrets.token_urlsafe(32)
     html = page.render_html("apachemaint verify: a preview of the maintenance page", None,
                             _now())
-    states = sorted({p.state for p in probes if p.state is not None and not p.result})
-    made: list[Path] = []
+    targets = {p.target.page: p.target for p in probes if p.target is not None and not p.result}
+    made: list[tuple[location.Target, list[str]]] = []
     try:
-        for state in states:
-            made += _arm(state, token, html)
+        refused: dict[Path, str] = {}
+        for t in targets.values():
+            made.append((t, []))
+            try:
+                _arm(t, token, html, made[-1][1])
+            except ApacheMaintError as exc:
+                refused[t.page] = str(exc)  # that page cannot be proven; the others still can
         for p in probes:
             if p.result:
                 continue
+            if p.target is not None and p.target.page in refused:
+                p.result, p.detail = NOT_COVERED, f"no preview possible: {refused[p.target.page]}"
+                continue
             _ask(p, token, html)
     finally:
-        _disarm(states, token, made)
+        for t, folders in made:
+            _disarm(t, token, folders)
     return probes
 
 
@@ -128,50 +139,78 @@ def _now():
     return datetime.now(UTC)
 
 
-def _arm(state: Path, token: str, html: bytes) -> list[Path]:
-    """The token and the preview page beside one page; the folders made for them, deepest last."""
-    made = []
-    preview = state / block.PREVIEW_DIR
-    for folder, mode in ((state.parent, 0o755), (state, 0o755), (preview, 0o711)):
-        try:
-            os.mkdir(folder, mode)
-        except FileExistsError:
-            if folder.is_symlink() or not folder.is_dir():
-                raise ApacheMaintError("not a folder (a link or a file): refused", folder) from None
-            continue
-        except OSError as exc:
-            raise ApacheMaintError(f"cannot create folder: {exc.strerror}", folder) from None
-        os.chmod(folder, mode)  # mkdir's mode passes the umask
-        made.append(folder)
-    _create(preview / token, b"", 0o600)
-    _create(preview / "page.html", html, 0o644)
-    return made
+def _preview(t: location.Target, create: bool) -> tuple[list[pagedir.Folder], list[str]]:
+    """The page folder, its state folder and their preview folder, walked by `pagedir`'s rules
+    (a deploy user's link there is not followed); the folders made on the way."""
+    root, below = t.walk
+    opened: list[pagedir.Folder] = []
+    try:
+        folder = pagedir.open_folder(root, below, create=0o755 if create else None)
+        if folder is None:
+            return [], []
+        opened.append(folder)
+        for name, mode in ((block.STATE_DIR, 0o755), (block.PREVIEW_DIR, 0o711)):
+            # Listable by nobody, stat-able by Apache, as the bypass tokens are.
+            child = pagedir.child(opened[-1], name, create=mode if create else None)
+            if child is None:
+                break
+            opened.append(child)
+    except BaseException:
+        for f in opened:
+            f.close()
+        raise
+    return opened, [path for f in opened for path in f.made]
 
 
-def _create(path: Path, data: bytes, mode: int) -> None:
+def _arm(t: location.Target, token: str, html: bytes, made: list[str]) -> None:
+    """The token and the preview page beside one page; ``made`` gets the folders made for them."""
+    opened, created = _preview(t, create=True)
+    made += created
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    except OSError as exc:
-        raise ApacheMaintError(f"cannot write: {exc.strerror}", path) from None
-    try:
-        os.write(fd, data)
-        os.fchmod(fd, mode)
+        preview = opened[-1]
+        for name, data, mode in ((token, b"", 0o600), (block.PAGE_COPY, html, 0o644)):
+            pagedir.switch(pagedir.stage(preview.fd, name, data, mode, f"{preview.path}/{name}"))
     finally:
-        os.close(fd)
+        for f in opened:
+            f.close()
 
 
-def _disarm(states: list[Path], token: str, made: list[Path]) -> None:
-    for state in states:
-        for name in (token, "page.html"):
-            try:
-                os.unlink(state / block.PREVIEW_DIR / name)
-            except OSError:
-                pass
-    for folder in reversed(made):
-        try:
-            os.rmdir(folder)
-        except OSError:
-            pass  # not empty: something else lives there now
+def _disarm(t: location.Target, token: str, made: list[str]) -> None:
+    """Remove what `_arm` put there, and the folders it made, deepest first, through their
+    parents' descriptors; anything that changed meanwhile is left alone."""
+    try:
+        opened, _ = _preview(t, create=False)
+    except ApacheMaintError:
+        return
+    try:
+        if len(opened) == 3:
+            for name in (token, block.PAGE_COPY):
+                try:
+                    pagedir.remove(opened[2].fd, name, f"{opened[2].path}/{name}")
+                except ApacheMaintError:
+                    pass
+        for i in range(len(opened) - 1, 0, -1):
+            if opened[i].path in made:
+                _rmdir(opened[i - 1].fd, os.path.basename(opened[i].path))
+        if opened and opened[0].path in made:
+            # The page folder itself: removed through its parent, walked again.
+            root, below = t.walk
+            up = pagedir.open_folder(root, below[:-1]) if below else None
+            if up is not None:
+                try:
+                    _rmdir(up.fd, below[-1])
+                finally:
+                    up.close()
+    finally:
+        for f in opened:
+            f.close()
+
+
+def _rmdir(fd: int, name: str) -> None:
+    try:
+        os.rmdir(name, dir_fd=fd)
+    except OSError:
+        pass  # not empty: something else lives there now
 
 
 def _ask(p: Probe, token: str, html: bytes) -> None:
@@ -188,7 +227,7 @@ def _ask(p: Probe, token: str, html: bytes) -> None:
         return
     p.result = NOT_COVERED
     why = "503 without the page" if status == 503 else f"answered {status}"
-    if p.state is None:
+    if p.target is None:
         why = f"no maintenance block; {why}"
     shown = headers.get("location") or body[:60].decode("utf-8", "replace").replace("\n", " ")
     p.detail = f"{why}{': ' + shown if shown else ''}"

@@ -391,6 +391,14 @@ class Target:
         return self.base or self.page.parent.parent
 
     @property
+    def walk(self) -> tuple[str, list[str]]:
+        """Where `pagedir` starts (it must exist) and the folder names below it down to the
+        page's folder: the folders `down` may make."""
+        if self.root in self.page.parents:
+            return str(self.root), list(self.page.parent.relative_to(self.root).parts)
+        return str(self.page.parent.parent), [self.page.parent.name]
+
+    @property
     def missing(self) -> list[Path]:
         """The folders from ``root`` (not included) down to the page's: what `down` may make."""
         if self.root not in self.page.parents:

@@ -63,15 +63,6 @@ def _who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _where(t: Target) -> tuple[str, list[str]]:
-    """The folder the walk starts from (it must exist), and the names below it down to the
-    page folder: the folders `down` may make."""
-    root = t.root
-    if root in t.page.parents:
-        return str(root), list(t.page.parent.relative_to(root).parts)
-    return str(t.page.parent.parent), [t.page.parent.name]
-
-
 @dataclass
 class _Site:
     """One target's page folder, state folder and bypass folder, open (and maybe locked)."""
@@ -106,7 +97,7 @@ def _open(t: Target, *, create: bool = False, lock: bool = False, bypass: bool =
     The lock is on the page folder, which apachemaint never removes, and is taken before
     the state folder is opened, since `up` may remove that.
     """
-    root, below = _where(t)
+    root, below = t.walk
     folder = pagedir.open_folder(root, below, create=0o755 if create else None)
     if folder is None:
         return None

@@ -32,7 +32,7 @@ import pwd
 import secrets
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import ApacheMaintError
 
@@ -108,6 +108,7 @@ class _Walk:
     def __init__(self, fd: int, path: str, tree: str | None, owner: int | None):
         self.fd, self.path, self.tree, self.owner = fd, path, tree, owner
         self.links = 0
+        self.made: list[str] = []  # folders this walk created, outermost first
 
     def close(self) -> None:
         os.close(self.fd)
@@ -199,6 +200,7 @@ class _Walk:
             os.close(fd)
             raise UnsafeFolder("refused: replaced by someone else while being created", path)
         os.fchmod(fd, mode)  # ours, just made: mkdir's mode was filtered by the umask
+        self.made.append(path)
         return fd
 
 
@@ -209,6 +211,7 @@ class Folder:
     path: str
     owner: int  # the docroot's owner
     tree: str  # the deploy tree
+    made: list[str] = field(default_factory=list)  # the folders its walk created, outermost first
 
     def close(self) -> None:
         os.close(self.fd)
@@ -239,7 +242,7 @@ def open_folder(docroot: str, below: list[str], *, create: int | None = None) ->
     except BaseException:
         walk.close()
         raise
-    return Folder(walk.fd, walk.path, walk.owner, walk.tree)
+    return Folder(walk.fd, walk.path, walk.owner, walk.tree, walk.made)
 
 
 def child(parent: Folder, name: str, *, create: int | None = None) -> Folder | None:
@@ -253,7 +256,7 @@ def child(parent: Folder, name: str, *, create: int | None = None) -> Folder | N
     except BaseException:
         walk.close()
         raise
-    return Folder(walk.fd, walk.path, parent.owner, parent.tree)
+    return Folder(walk.fd, walk.path, parent.owner, parent.tree, walk.made)
 
 
 def lock(fd: int, path: str, wait: float = LOCK_WAIT) -> None:

@@ -4,6 +4,7 @@ thing: requests without the token are served as usual, and no token outlives the
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from http_client import get
@@ -90,3 +91,21 @@ def test_verify_command(server):
     assert {h["result"] for h in hosts} == {coverage.COVERED, coverage.NOT_COVERED, coverage.NOT_APPLICABLE}
     text = apachemaint("verify", "--config", apache.conf)
     assert "2 covered, 2 NOT covered, 1 not applicable" in text.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it plays root among deploy users")
+def test_verify_never_writes_through_a_deploy_users_link(server, tmp_path):
+    """The page folder is a deploy user's link into a folder only root controls: verify must
+    not put its preview there (the page cannot be proven) and still asks every other host."""
+    apache, root = server
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o700)
+    site = root / "covered"
+    os.chown(site, 12345, 12345)
+    (site / "system").symlink_to(victim)
+    os.lchown(site / "system", 12345, 12345)
+    probes = coverage.verify(apache.conf)
+    assert list(victim.iterdir()) == []
+    mine = [p for p in probes if p.host.endswith("covered.example.com") and p.result != coverage.NOT_APPLICABLE]
+    assert mine and all(p.result == coverage.NOT_COVERED and "refused" in p.detail for p in mine), mine
+    assert any(p.host == "bare.example.com" and p.result == coverage.NOT_COVERED for p in probes)
