@@ -169,9 +169,41 @@ def _targets(docroot: Optional[Path], vhost: Optional[Path]):
     return maintenance.from_docroot(docroot) if docroot else maintenance.from_vhost(vhost)
 
 
-def _down(targets, reason, until, template, bypass, verify, lang=None, refresh=False):
-    from . import maintenance
+VerifyFlag = Annotated[bool, typer.Option(
+    "--verify", help="Afterwards, ask every name of every vhost behind the page on every address it listens on "
+                     "(as `verify` does); exit 1 if one does not answer as it should.")]
+VerifyUrl = Annotated[Optional[str], typer.Option(help="Afterwards, ask this one URL instead.")]
+VerifyConfig = Annotated[Optional[Path], typer.Option(
+    "--config", help="For --verify: the server's main config. Default: the installed server's.")]
+Connect = Annotated[Optional[str], typer.Option(
+    help="HOST:PORT to ask instead of each vhost's own address (a load balancer, another host).")]
+
+
+def _proved(targets, html, verify, verify_url, config, connect) -> None:
+    """--verify / --verify-url after down (``html``: its page) or up (None)."""
+    from . import coverage
     from . import verify as verifying
+
+    if verify_url:
+        if html is None:
+            verifying.expect_up(verify_url)
+            print(f"verified: {verify_url} no longer answers 503")
+        else:
+            verifying.expect_down(verify_url, html)
+            print(f"verified: {verify_url} answers 503 with the page")
+    if verify:
+        probes = coverage.expect(coverage.of_targets(targets, config, connect=connect), html)
+        print(coverage.text(probes))
+        code = coverage.exit_code(probes)
+        if code:
+            print("verify: " + ("some hosts are NOT in maintenance" if html is not None else "some hosts still "
+                                "answer 503") + " (see above)", file=sys.stderr)
+            raise typer.Exit(code)
+
+
+def _down(targets, reason, until, template, bypass, verify=False, lang=None, refresh=False, verify_url=None,
+          config=None, connect=None):
+    from . import maintenance
 
     result = maintenance.down(targets, reason=reason or "", until=until, template=template, bypass=bypass,
                               lang=lang or "en", refresh=refresh)
@@ -182,9 +214,7 @@ def _down(targets, reason, until, template, bypass, verify, lang=None, refresh=F
         print(f"bypass for this window only: send the cookie {cookie}={result.token}")
         print(f"  e.g. curl --cookie '{cookie}={result.token}' URL, or in the browser console: "
               f"document.cookie = '{cookie}={result.token}; path=/'")
-    if verify:
-        verifying.expect_down(verify, result.html)
-        print(f"verified: {verify} answers 503 with the page")
+    _proved(targets, result.html, verify, verify_url, config, connect)
     return result
 
 
@@ -193,27 +223,24 @@ def _down(targets, reason, until, template, bypass, verify, lang=None, refresh=F
 def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, until: Until = None,
          template: Template = None, lang: Lang = None, refresh: Refresh = False,
          bypass: Annotated[bool, typer.Option(help="Make a bypass token for this window and print it.")] = False,
-         verify: Annotated[Optional[str], typer.Option(
-             help="Afterwards, check that this URL answers 503 with the page.")] = None) -> None:
+         verify: VerifyFlag = False, verify_url: VerifyUrl = None, config: VerifyConfig = None,
+         connect: Connect = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
-    _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh)
+    _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh, verify_url, config,
+          connect)
 
 
 @app.command()
 @reports_errors
-def up(docroot: Docroot = None, vhost: Vhost = None,
-       verify: Annotated[Optional[str], typer.Option(
-           help="Afterwards, check that this URL no longer answers 503.")] = None) -> None:
+def up(docroot: Docroot = None, vhost: Vhost = None, verify: VerifyFlag = False, verify_url: VerifyUrl = None,
+       config: VerifyConfig = None, connect: Connect = None) -> None:
     """Lift maintenance (a no-op when the site is up)."""
     from . import maintenance
-    from . import verify as verifying
 
     targets = _targets(docroot, vhost)
     was_on = maintenance.up(targets)
     print("maintenance off" if was_on else "already up")
-    if verify:
-        verifying.expect_up(verify)
-        print(f"verified: {verify} no longer answers 503")
+    _proved(targets, None, verify, verify_url, config, connect)
 
 
 @app.command()
@@ -248,9 +275,7 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
 @reports_errors
 def verify(config: Annotated[Optional[Path], typer.Option(
                "--config", help="The server's main config. Default: the installed server's.")] = None,
-           connect: Annotated[Optional[str], typer.Option(
-               help="HOST:PORT to ask instead of each vhost's own address (a load balancer, another host).")]
-           = None,
+           connect: Connect = None,
            fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text") -> None:
     """Prove, with no downtime, that every host of the server would go down: exit 1 if one would not."""
     import json
@@ -541,6 +566,12 @@ def new(
         print(site.tested, file=sys.stderr)
 
 
+def _compat(args: list[str]) -> list[str]:
+    """``--verify URL`` from before --verify became the whole-vhost proof means --verify-url."""
+    return [("--verify-url" if a == "--verify" and nxt.startswith(("http://", "https://")) else a)
+            for a, nxt in zip(args, [*args[1:], ""], strict=True)]
+
+
 def entry() -> None:
     """The ``apachemaint`` program: the app, then an exit that skips freeing every object.
 
@@ -552,7 +583,7 @@ def entry() -> None:
     import os
 
     try:
-        app(prog_name="apachemaint")
+        app(args=_compat(sys.argv[1:]), prog_name="apachemaint")
         code = EXIT_OK
     except SystemExit as exc:
         code = exc.code

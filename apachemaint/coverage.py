@@ -27,6 +27,7 @@ from .errors import ApacheMaintError
 from .rules.context import ServerContext, VHostContext
 
 COVERED, NOT_COVERED, NOT_APPLICABLE = "covered", "NOT covered", "not applicable"
+UP, STILL_DOWN = "up", "still down"  # what `up --verify` finds
 TIMEOUT = 10.0
 _SAMPLE = "apachemaint-verify"  # the name asked for under a wildcard alias
 
@@ -267,8 +268,7 @@ def fetch(address: str, name: str, tls: bool, headers: dict[str, str] | None = N
         conn.close()
 
 
-def verify(main: Path | None = None, *, connect: str | None = None) -> list[Probe]:
-    """Plan and run a whole server's probes: ``main``, or the installed server."""
+def _server(main: Path | None) -> server.Server:
     if main is None:
         layout = server.installed_layout()
         if layout is None:
@@ -277,16 +277,62 @@ def verify(main: Path | None = None, *, connect: str | None = None) -> list[Prob
     srv = server.load(main)
     if srv.errors:
         raise srv.errors[0]
-    return run(plan(srv, connect))
+    return srv
+
+
+def verify(main: Path | None = None, *, connect: str | None = None) -> list[Probe]:
+    """Plan and run a whole server's probes: ``main``, or the installed server."""
+    return run(plan(_server(main), connect))
+
+
+def of_targets(targets: list[location.Target], main: Path | None = None, *,
+               connect: str | None = None) -> list[Probe]:
+    """The probes of the vhosts behind ``targets``: every vhost in a file `--vhost` named
+    (patched or not: an unpatched one there stays up), and any vhost whose page is one of
+    theirs (so `--docroot` finds the vhosts that serve it)."""
+    srv = _server(main)
+    files = {os.path.realpath(t.source.rsplit(":", 1)[0]) for t in targets if t.source != "--docroot"}
+    pages = {os.path.realpath(t.page) for t in targets}
+    probes = [p for p in plan(srv, connect)
+              if os.path.realpath(p.file) in files or (p.target and os.path.realpath(p.target.page) in pages)]
+    if not any(p.result != NOT_APPLICABLE for p in probes):
+        raise ApacheMaintError("no vhost of this server serves that page, so there is nothing to verify "
+                               "(give --config MAIN, or --verify-url URL)", srv.main)
+    return probes
+
+
+def expect(probes: list[Probe], page_html: bytes | None) -> list[Probe]:
+    """After `down` (``page_html``: the page it wrote) or `up` (None), ask every applicable
+    probe once, as a visitor would."""
+    for p in probes:
+        if p.result:
+            continue
+        try:
+            status, headers, body = fetch(p.address, p.host, p.tls)
+        except OSError as exc:
+            p.result, p.detail = (NOT_COVERED if page_html is not None else STILL_DOWN), f"no answer: {exc}"
+            continue
+        if page_html is None:
+            p.result = UP if status != 503 else STILL_DOWN
+            p.detail = f"answered {status}"
+        elif status == 503 and "retry-after" in headers and body == page_html:
+            p.result = COVERED
+        else:
+            p.result = NOT_COVERED
+            why = ("503 without the page" if status == 503 else f"answered {status}") + (
+                "" if p.target else "; no maintenance block")
+            p.detail = why
+    return probes
 
 
 def exit_code(probes: list[Probe]) -> int:
-    return 1 if any(p.result == NOT_COVERED for p in probes) else 0
+    return 1 if any(p.result in (NOT_COVERED, STILL_DOWN) for p in probes) else 0
 
 
 def text(probes: list[Probe]) -> str:
     lines = [f"{p.file}:{p.line}: {p.host} on {'https' if p.tls else 'http'}://{p.address}: "
              f"{p.result}{' (' + p.detail + ')' if p.detail else ''}" for p in probes]
-    counts = {r: sum(p.result == r for p in probes) for r in (COVERED, NOT_COVERED, NOT_APPLICABLE)}
+    kinds = (UP, STILL_DOWN) if any(p.result in (UP, STILL_DOWN) for p in probes) else (COVERED, NOT_COVERED)
+    counts = {r: sum(p.result == r for p in probes) for r in (*kinds, NOT_APPLICABLE)}
     lines.append(", ".join(f"{n} {r}" for r, n in counts.items()))
     return "\n".join(lines)

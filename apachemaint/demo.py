@@ -120,7 +120,7 @@ def main() -> int:
 
         print("\n3. The deploy starts (no reload): apachemaint down, and a classic page for the legacy site")
         expect(run(cli + ["down", "--vhost", str(shop_conf), "--reason", "a database upgrade", "--until", "30m",
-                          "--verify", f"http://127.0.0.1:{port}/"]) == 0, "down failed")
+                          "--verify", "--config", str(apache.conf)]) == 0, "down failed")
         expect(run(cli + ["down", "--docroot", str(legacy), "--reason", "a database upgrade"]) == 0,
                "down (legacy) failed")
         expect(run(cli + ["status", "--vhost", str(shop_conf)]) == 3, "status does not say down")

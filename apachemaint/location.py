@@ -122,7 +122,7 @@ def page_of(vh: vhosts.VHost, page: str, variables: Mapping[str, str],
     if "${" in value:
         name = server.VARIABLE.search(value).group(1)
         return Where(None, f"DocumentRoot {written}: ${{{name}}} is not in down's environment (httpd may "
-                           "take it from a Define); write the path out, or use --docroot",
+                           "take it from a Define); write the path out",
                      root.directive.line, "AM013", needs_server=True)
     if not value.startswith("/"):
         if server_root is None:

@@ -101,13 +101,14 @@ def test_verify_catches_an_unpatched_vhost(apache_factory, backend, served_tmp_p
     conf = served_tmp_path / "proxy.conf"
     shutil.copy(FIXTURES / "served" / "proxy.conf", conf)  # not patched
     apache = apache_factory([conf], defines={"DOCROOT": str(docroot), "BACKEND_PORT": str(backend.port)})
-    result = apachemaint("down", "--docroot", docroot, "--verify", apache.url("/"))
+    result = apachemaint("down", "--docroot", docroot, "--verify-url", apache.url("/"))
     assert result.returncode == 2
     assert "maintenance is not effective: status 200, not 503" in result.stderr
-    assert apachemaint("up", "--docroot", docroot, "--verify", apache.url("/")).returncode == 0
+    assert apachemaint("up", "--docroot", docroot, "--verify-url", apache.url("/")).returncode == 0
 
 
 def test_verify_passes_on_a_patched_vhost(site):
+    # `--verify URL`, as written before --verify became the whole-vhost proof, still means --verify-url.
     result = apachemaint("down", "--vhost", site.conf, "--verify", site.url("/"))
     assert result.returncode == 0, result.stderr
     assert "verified" in result.stdout

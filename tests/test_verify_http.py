@@ -109,3 +109,38 @@ def test_verify_never_writes_through_a_deploy_users_link(server, tmp_path):
     mine = [p for p in probes if p.host.endswith("covered.example.com") and p.result != coverage.NOT_APPLICABLE]
     assert mine and all(p.result == coverage.NOT_COVERED and "refused" in p.detail for p in mine), mine
     assert any(p.host == "bare.example.com" and p.result == coverage.NOT_COVERED for p in probes)
+
+
+def test_down_verify_proves_every_name_and_up_verify_brings_them_back(server):
+    apache, root = server
+    covered = root.parent / "covered.conf"
+    env = {"ROOT": str(root)}  # down takes ${ROOT} from its environment, as httpd would
+    result = apachemaint("down", "--vhost", covered, "--verify", "--config", apache.conf, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 covered, 0 NOT covered" in result.stdout, result.stdout
+    assert get(apache.url("/"), headers={"Host": "www.covered.example.com"}).status == 503
+    result = apachemaint("up", "--vhost", covered, "--verify", "--config", apache.conf, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 up, 0 still down" in result.stdout
+    assert get(apache.url("/"), headers={"Host": "www.covered.example.com"}).status == 200
+
+
+def test_down_verify_fails_on_the_unpatched_vhost_of_the_same_file(apache_factory, served_tmp_path):
+    """One vhost of the file carries the block, the other does not: `down` puts the page in
+    place, and --verify says which host is still up (exit 1), where a URL check of the
+    patched host alone passed."""
+    root = served_tmp_path / "sites"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        (root / name / "index.html").write_text(f"{name} content\n")
+    conf = served_tmp_path / "mixed.conf"
+    conf.write_text(SITE.format(name="a"))
+    patching.apply([patching.plan(conf)], configtest=False)
+    conf.write_text(conf.read_text() + SITE.format(name="b"))
+    apache = apache_factory([conf], defines={"ROOT": str(root)})
+    result = apachemaint("down", "--vhost", conf, "--verify", "--config", apache.conf, env={"ROOT": str(root)})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "b.example.com on http" in result.stdout and "NOT covered (answered 200; no maintenance block)" \
+        in result.stdout, result.stdout
+    assert "2 covered, 2 NOT covered" in result.stdout
+    assert "Traceback" not in result.stderr and "NOT in maintenance" in result.stderr
