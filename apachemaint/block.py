@@ -35,6 +35,7 @@ BYPASS_DIR = "bypass"       # a bypass token is a file name in here
 # The modules the block needs; rewrite first: the classic recipe needs it alone (AM006).
 MODULES = ("rewrite", "headers", "setenvif")
 A2ENMOD = "a2enmod " + " ".join(MODULES)
+RETRY_AFTER_MAX = 365 * 86400  # a year: the longest Retry-After apachemaint announces
 
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _EXT = re.compile(r"^[A-Za-z0-9]{1,16}$")
@@ -88,7 +89,7 @@ def _validate(o: BlockOptions) -> None:
             raise InvalidOption(f"--allow-ip {cidr!r}: not a network address in CIDR form ({exc})") from None
     if o.bypass_cookie and not _COOKIE.match(o.bypass_cookie):
         raise InvalidOption(f"--bypass-cookie {o.bypass_cookie!r}: use letters, digits, _ and - only")
-    if not isinstance(o.retry_after, int) or not 0 < o.retry_after <= 31_536_000:
+    if not isinstance(o.retry_after, int) or not 0 < o.retry_after <= RETRY_AFTER_MAX:
         raise InvalidOption(f"--retry-after {o.retry_after!r}: seconds between 1 and one year")
 
 

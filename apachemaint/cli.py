@@ -204,11 +204,13 @@ def _proved(targets, html, verify, verify_url, config, connect) -> None:
 def _down(targets, reason, until, template, bypass, verify=False, lang=None, refresh=False, verify_url=None,
           config=None, connect=None):
     from . import maintenance
+    from .block import RETRY_AFTER_MAX
 
     result = maintenance.down(targets, reason=reason or "", until=until, template=template, bypass=bypass,
                               lang=lang or "en", refresh=refresh)
     for t in targets:
-        print(f"maintenance on: {t.page} (Retry-After {result.retry_after})")
+        capped = ", capped at a year" if result.retry_after >= RETRY_AFTER_MAX else ""
+        print(f"maintenance on: {t.page} (Retry-After {result.retry_after}{capped})")
     if result.token:
         cookie = targets[0].options.bypass_cookie
         print(f"bypass for this window only: send the cookie {cookie}={result.token}")

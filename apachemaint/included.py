@@ -28,7 +28,7 @@ def nodes(inc: Directive, variables: dict[str, str], server_root: Path | None, d
     pattern = server.expand(inc.args[0], variables)
     if "${" in pattern or (not os.path.isabs(pattern) and server_root is None):
         return []
-    targets = server.include_targets(pattern, server_root or Path("/"))
+    targets = server.include_targets(pattern, server_root or Path("/"), inc.lname == "includeoptional")
     if isinstance(targets, str):
         return []
     out: list[Node] = []

@@ -17,6 +17,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from .block import RETRY_AFTER_MAX
 from .errors import ApacheMaintError, InvalidOption
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -28,20 +29,33 @@ DEFAULT_LANG = "en"
 NOSCRIPT_REFRESH = (60, 300)
 
 
+def utf8(text: str, what: str) -> str:
+    """``text`` when it is text; a byte string that is not UTF-8 (argv and the environment
+    reach Python with such bytes kept as surrogates) cannot go on a page."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidOption(f"{what}: not valid UTF-8 text") from None
+    return text
+
+
 @dataclass(frozen=True)
 class Until:
     text: str  # as shown on the page
     at: datetime | None  # when it is a time
 
     def retry_after(self, now: datetime) -> int | None:
+        """Seconds from ``now`` to the end, at most RETRY_AFTER_MAX: a client told to come
+        back in 7,000 years has been told nothing useful."""
         if self.at is None:
             return None
-        return max(1, int((self.at - now).total_seconds()))
+        return min(RETRY_AFTER_MAX, max(1, int((self.at - now).total_seconds())))
 
 
 def parse_until(text: str | None, now: datetime) -> Until | None:
     if not text or not text.strip():
         return None
+    text = utf8(text, "--until")
     text = text.strip()
     m = _DURATION.match(text.replace(" ", ""))
     if m and any(m.groups()):
@@ -92,6 +106,7 @@ def _environment():
 
 def render_html(reason: str, until: Until | None, since: datetime, template: Path | None = None,
                 *, lang: str = DEFAULT_LANG, refresh: bool = False) -> bytes:
+    reason = utf8(reason, "--reason")
     env = _environment()
     words = strings(lang)
     try:

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from . import block, checkpoint, forked, location, reader, server, vhosts
 from .block import BlockOptions, State
-from .errors import ApacheMaintError, ConfigTestFailed, UnsafeWrite
+from .errors import ApacheMaintError, ConfigSyntaxError, ConfigTestFailed, UnsafeWrite
 from .reader import Blank, ConfigFile
 from .safewrite import PartialWrite, Stamp, resolve_link, write_many
 
@@ -123,6 +123,9 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
         if not found and vh.redirect_only:
             results.append(VHostResult(ref, Action.NOT_APPLICABLE))
             continue
+        if len(vh.enclosing) + 2 > reader.MAX_NESTING:  # the block's <If> sits one below the vhost
+            raise ConfigSyntaxError(f"{vh.tag} is nested too deep for the block's sections "
+                                    f"(apachemaint reads {reader.MAX_NESTING} levels)", cf.path, vh.line)
         indent, unit = _indent(cf, vh)
         legacy = None if found else block.find_legacy(cf, vh.section)
         if found:

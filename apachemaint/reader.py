@@ -28,6 +28,7 @@ from .cached import cached_property
 from .errors import ConfigSyntaxError
 
 CONDITIONALS = {"ifmodule", "ifdefine", "ifversion", "ifdirective", "iffile", "ifsection"}
+MAX_NESTING = 200  # sections inside sections: the walkers recurse, and httpd configs nest a handful
 
 
 # Slotted classes with ``lname`` stored once: a big server has hundreds of thousands of
@@ -287,6 +288,9 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
                     f"<{exc.args[0]}> directive missing closing '>'", path, line) from None
             if not name:
                 raise ConfigSyntaxError("section with no name", path, line)
+            if len(stack) >= MAX_NESTING:
+                raise ConfigSyntaxError(f"sections nested more than {MAX_NESTING} deep; apachemaint "
+                                        "reads no deeper (no real server nests so far)", path, line)
             sec = Section(line, start, pos, name, raw_args, name.lower(), pos, 0, 0, [])
             out.append(sec)
             stack.append(sec)

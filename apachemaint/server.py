@@ -318,7 +318,7 @@ class _Walker:
             srv.defined.pop(d.args[0], None)
         elif name in ("include", "includeoptional") and self.follow:
             pattern = srv.expand(d.args[0])
-            targets = self.targets(pattern)
+            targets = self.targets(pattern, name == "includeoptional")
             if isinstance(targets, str):
                 if name == "include":
                     srv.errors.append(ConfigSyntaxError(targets, cf.path, d.line))
@@ -360,26 +360,27 @@ class _Walker:
             return
         theirs.append_to(srv)
 
-    def targets(self, pattern: str) -> list[str] | str:
+    def targets(self, pattern: str, optional: bool = False) -> list[str] | str:
         """The files an Include names, or httpd's message when there are none."""
-        if pattern not in self._globs:
-            self._globs[pattern] = _include_targets(pattern, self.server.server_root)
-        return self._globs[pattern]
+        key = f"?{pattern}" if optional else pattern
+        if key not in self._globs:
+            self._globs[key] = _include_targets(pattern, self.server.server_root, optional)
+        return self._globs[key]
 
 
-def include_targets(pattern: str, server_root: Path) -> list[str] | str:
+def include_targets(pattern: str, server_root: Path, optional: bool = False) -> list[str] | str:
     """The files an Include pattern names, in httpd's order, or httpd's message for none."""
-    return _include_targets(pattern, server_root)
+    return _include_targets(pattern, server_root, optional)
 
 
-def _include_targets(pattern: str, server_root: Path) -> list[str] | str:
+def _include_targets(pattern: str, server_root: Path, optional: bool = False) -> list[str] | str:
     p = Path(pattern)
     if not p.is_absolute():
         p = server_root / p
     if glob.has_magic(str(p)):
         if glob.has_magic(str(p.parent)):
-            found = [m for m in sorted(glob.glob(str(p))) if os.path.isfile(m)]
-        elif p.parent.is_dir():
+            return _wildcard_walk(str(p), optional)
+        if p.parent.is_dir():
             found = _matching_files(str(p.parent), p.name)
         else:
             return f"Include/IncludeOptional: Could not open directory {p.parent}: No such file or directory"
@@ -392,6 +393,45 @@ def _include_targets(pattern: str, server_root: Path) -> list[str] | str:
     if p.exists():  # httpd: "Access to file ... denied by server: not a regular file"
         return f"Could not open configuration file {p}: not a regular file"
     return f"Could not open configuration file {p}: No such file or directory"
+
+
+def _wildcard_walk(pattern: str, optional: bool) -> list[str] | str:
+    """A pattern with wildcards in its folders, walked as httpd walks it: part by part, each
+    folder's matches sorted, only folders (not links to them, as httpd's dirent test) matched
+    before the last part, and the first folder
+    that cannot be read or has no match ends the whole Include with httpd's message
+    (IncludeOptional passes over a folder with no match, as httpd does).  So
+    ``Include /*/*/*/*.conf`` stops where httpd stops instead of globbing the whole disk."""
+    head, *parts = pattern.split("/")
+    found: list[str] = []
+    # A stack of (folder, parts still to match), last pushed first: depth first, in order.
+    stack = [(head or "/", parts)]
+    while stack:
+        folder, rest = stack.pop()
+        plain = 0
+        while plain < len(rest) - 1 and not glob.has_magic(rest[plain]):
+            plain += 1
+        folder = os.path.join(folder, *rest[:plain])
+        part, rest = rest[plain], rest[plain + 1:]
+        if not rest:
+            files = _matching_files(folder, part)
+            if isinstance(files, str):
+                return files
+            if not files and not optional:
+                return f"Include/IncludeOptional: No matches for the wildcard '{part}' in '{folder}', failing"
+            found += files
+            continue
+        try:
+            with os.scandir(folder) as it:
+                folders = sorted(e.name for e in it if e.is_dir(follow_symlinks=False)
+                                 and (part.startswith(".") or not e.name.startswith("."))
+                                 and fnmatch.fnmatchcase(e.name, part))
+        except OSError as exc:
+            return f"Include/IncludeOptional: Could not open directory {folder}: {exc.strerror}"
+        if not folders and not optional:
+            return f"Include/IncludeOptional: No matches for the wildcard '{part}' in '{folder}', failing"
+        stack += [(os.path.join(folder, name), rest) for name in reversed(folders)]
+    return found
 
 
 def _matching_files(folder: str, pattern: str) -> list[str] | str:
