@@ -313,7 +313,10 @@ def render(reason: Reason = None, until: Until = None, template: Template = None
     if output == "-":
         sys.stdout.buffer.write(html)
     else:
-        write_atomic(Path(output), html, mode=0o644)
+        from . import caller
+
+        with caller.as_caller():  # a sudoers rule for render must not write where its user cannot
+            write_atomic(Path(output), html, mode=0o644)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import secrets
 import socket
 import stat
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import block, page, pagedir
+from . import block, caller, page, pagedir
 from .errors import ApacheMaintError
 from .location import Target, from_docroot, from_vhost
 
@@ -43,24 +42,8 @@ class DownResult:
 
 
 def _who() -> str:
-    """Who started the window: the sudo caller when sudo really ran us, else the real user.
-
-    SUDO_USER is only an environment variable; it counts when we run as root and names
-    the account SUDO_UID says (as sudo sets both), never from a plain user's environment.
-    """
-    uid = os.getuid()
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        user = str(uid)
-    sudo_user, sudo_uid = os.environ.get("SUDO_USER"), os.environ.get("SUDO_UID", "")
-    if os.geteuid() == 0 and sudo_user and sudo_uid.isdigit():
-        try:
-            if pwd.getpwnam(sudo_user).pw_uid == int(sudo_uid):
-                user = sudo_user
-        except KeyError:
-            pass
-    return f"{user}@{socket.gethostname()}"
+    """Who started the window: the sudo caller when sudo really ran us, else the real user."""
+    return f"{caller.real_user()}@{socket.gethostname()}"
 
 
 @dataclass

@@ -10,7 +10,9 @@ with the same keys as ``en.json``; ``--lang`` picks one, or names a file of your
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -133,14 +135,27 @@ def render_html(reason: str, until: Until | None, since: datetime, template: Pat
 
 
 def _read_template(path: Path) -> str:
-    """A --template's text: a regular file only (a FIFO must not hang us, /dev/zero not fill
-    memory), opened without blocking."""
+    """A --template's text, read as the sudo caller (a sudoers rule for apachemaint must not
+    read what its user could not): a regular file only (a FIFO must not hang us, /dev/zero
+    not fill memory), and one the world may read or the (non-root) caller owns, since the
+    page is published to the world (a 0600 secret of root's is not a page)."""
+    from . import caller
     from .reader import NotRegular, read_bytes
 
+    uid = caller.caller_uid()
+
+    def vet(st: os.stat_result) -> None:
+        if not (st.st_mode & stat.S_IROTH or (st.st_uid == uid and uid != 0)):
+            raise ApacheMaintError("template is not world-readable (the page is published to the world; "
+                                   "chmod o+r it if it is meant to be)", path)
+
     try:
-        return read_bytes(str(path)).decode("utf-8")
+        with caller.as_caller():
+            data = read_bytes(str(path), vet)
     except NotRegular:
         raise ApacheMaintError("cannot read template: not a regular file", path) from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApacheMaintError(f"cannot read template: not UTF-8 ({exc.reason})", path) from None
 
