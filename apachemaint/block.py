@@ -84,7 +84,7 @@ def _validate(o: BlockOptions) -> None:
         import ipaddress  # here, not at the top: start-up counts for a pre-commit check
     for cidr in o.allow_ips:
         try:
-            ipaddress.ip_network(cidr, strict=True)
+            ipaddress.ip_network(cidr)
         except ValueError as exc:
             raise InvalidOption(f"--allow-ip {cidr!r}: not a network address in CIDR form ({exc})") from None
     if o.bypass_cookie and not _COOKIE.match(o.bypass_cookie):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from . import reader, server, suppression, vhosts
 from .errors import ApacheMaintError
@@ -20,7 +21,7 @@ from .vhosts import VHost
 PARSE_ERROR = "AM000"
 PARSE_ERROR_SUMMARY = "file cannot be read or parsed, or an Include target is missing"
 
-Progress = Callable[[int, int | None], None]  # files done, total (None while still discovering)
+Progress = Callable[[int, Optional[int]], None]  # files done, total (None while still discovering)
 
 
 @dataclass

@@ -5,6 +5,7 @@ ApacheMaintError and leave as one ``FILE:LINE: message`` line on stderr."""
 # option's annotation string on each start, 20 ms of a one-file check.
 import gc
 import sys
+from datetime import timezone
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Optional
@@ -251,11 +252,11 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Is the site in maintenance? Exit 0 when up, 3 when down, 2 on errors."""
     import json
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from . import maintenance
 
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     states = [s.as_dict(now) for s in maintenance.status(_targets(docroot, vhost))]
     if as_json:
         print(json.dumps(states if len(states) > 1 else states[0], indent=2))
@@ -302,12 +303,12 @@ def render(reason: Reason = None, until: Until = None, template: Template = None
            output: Annotated[str, typer.Option("-o", "--output", help="File to write, or - for stdout.")] = "-",
            ) -> None:
     """Render the maintenance page only."""
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from . import page
     from .safewrite import write_atomic
 
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     html = page.render_html(reason or "", page.parse_until(until, now), now, template,
                             lang=lang or page.DEFAULT_LANG, refresh=refresh)
     if output == "-":
@@ -574,7 +575,7 @@ def new(
 def _compat(args: list[str]) -> list[str]:
     """``--verify URL`` from before --verify became the whole-vhost proof means --verify-url."""
     return [("--verify-url" if a == "--verify" and nxt.startswith(("http://", "https://")) else a)
-            for a, nxt in zip(args, [*args[1:], ""], strict=True)]
+            for a, nxt in zip(args, [*args[1:], ""])]
 
 
 def entry() -> None:

@@ -20,6 +20,7 @@ import secrets
 import socket
 import ssl
 from dataclasses import asdict, dataclass, field
+from datetime import timezone
 from pathlib import Path
 
 from . import block, location, page, pagedir, server, vhosts
@@ -135,9 +136,9 @@ def run(probes: list[Probe], *, token: str | None = None) -> list[Probe]:
 
 
 def _now():
-    from datetime import UTC, datetime
+    from datetime import datetime
 
-    return datetime.now(UTC)
+    return datetime.now(timezone.utc)
 
 
 def _preview(t: location.Target, create: bool) -> tuple[list[pagedir.Folder], list[str]]:

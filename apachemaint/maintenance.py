@@ -21,7 +21,7 @@ import stat
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import block, caller, page, pagedir
@@ -109,7 +109,7 @@ def _check(targets: list[Target]) -> None:
 def down(targets: list[Target], *, reason: str = "", until: str | None = None, template: Path | None = None,
          bypass: bool = False, now: datetime | None = None, lang: str = page.DEFAULT_LANG,
          refresh: bool = False) -> DownResult:
-    now = now or datetime.now(UTC)
+    now = now or datetime.now(timezone.utc)
     parsed = page.parse_until(until, now)
     html = page.render_html(reason, parsed, now, template, lang=lang, refresh=refresh)
     result = DownResult(targets, html, 0)
@@ -138,7 +138,7 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
                                  "retry_after": retry, "by": _who()},
                                 result.token))
         # Everything is written and durable; only now does anything a client sees change.
-        for site, order in zip(sites, plans, strict=True):
+        for site, order in zip(sites, plans):
             for s in order:
                 pagedir.switch(s)
             for f in (site.bypass, site.state, site.folder):

@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -72,7 +72,7 @@ def parse_until(text: str | None, now: datetime) -> Until | None:
         hour, minute = int(m.group(1)), int(m.group(2))
         if hour > 23 or minute > 59:
             raise InvalidOption(f"--until {text!r}: not a time of day")
-        at = now.astimezone(UTC).replace(hour=hour, minute=minute, second=0, microsecond=0)
+        at = now.astimezone(timezone.utc).replace(hour=hour, minute=minute, second=0, microsecond=0)
         if at <= now:
             at += timedelta(days=1)
         return Until(_show(at), at)
@@ -81,7 +81,7 @@ def parse_until(text: str | None, now: datetime) -> Until | None:
     except ValueError:
         return Until(text, None)
     if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+        at = at.replace(tzinfo=timezone.utc)
     if at <= now:
         raise InvalidOption(f"--until {text!r} is in the past")
     return Until(_show(at), at)
@@ -93,7 +93,7 @@ def _iso(at: datetime) -> str:
 
 
 def _show(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @lru_cache(maxsize=1)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cached import cached_property
+from .compat import SLOTS
 from .errors import ConfigSyntaxError
 
 CONDITIONALS = {"ifmodule", "ifdefine", "ifversion", "ifdirective", "iffile", "ifsection"}
@@ -33,24 +34,24 @@ MAX_NESTING = 200  # sections inside sections: the walkers recurse, and httpd co
 
 # Slotted classes with ``lname`` stored once: a big server has hundreds of thousands of
 # nodes, and rules compare names far more often than nodes are made.
-@dataclass(slots=True)
+@dataclass(**SLOTS)
 class Node:
     line: int  # first physical line, 1-based
     start: int  # offset of the first character of the node's first line
     end: int  # offset just past the node's last line terminator
 
 
-@dataclass(slots=True)
+@dataclass(**SLOTS)
 class Blank(Node):
     pass
 
 
-@dataclass(slots=True)
+@dataclass(**SLOTS)
 class Comment(Node):
     text: str  # the logical line, trimmed, starting with '#'
 
 
-@dataclass(slots=True)
+@dataclass(**SLOTS)
 class Directive(Node):
     name: str
     raw_args: str
@@ -65,7 +66,7 @@ class Directive(Node):
         return self._args
 
 
-@dataclass(slots=True)
+@dataclass(**SLOTS)
 class Section(Node):
     name: str
     raw_args: str

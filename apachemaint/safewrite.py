@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from .compat import SLOTS
 from .errors import UnsafeWrite
 
 SYNCFS_FROM = 16  # files (or folders) on one filesystem from which one syncfs beats fsyncing each
@@ -104,7 +105,7 @@ def write_atomic(path: str | Path, data: bytes, *, mode: int | None = None) -> N
     write_many([(path, data)], mode=mode)
 
 
-@dataclass(slots=True)
+@dataclass(**SLOTS)
 class _Pending:
     given: str | Path  # the path as the caller named it (what PartialWrite lists)
     target: str

@@ -66,11 +66,12 @@ def _bytes(path: Path) -> bytes:
 
 
 def _parse(data: bytes, path: Path) -> dict:
-    import tomllib  # only where a settings file exists: it costs a pre-commit run ~10 ms to start
+    from .compat import tomllib  # only where a settings file exists: it costs a pre-commit run ~10 ms to start
 
+    toml = tomllib()
     try:
-        return tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return toml.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, toml.TOMLDecodeError) as exc:
         raise SettingsError(f"cannot read settings: {exc}", path) from None
 
 

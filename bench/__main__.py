@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from . import config_scale, requests, startup
 
@@ -22,7 +22,7 @@ def _machine() -> str:
         cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "?")
     apache = subprocess.run(["apache2", "-v"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
     load = os.getloadavg()
-    return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} x {cpu}; "
+    return (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} x {cpu}; "
             f"{platform.system()} {platform.release()}; Python {platform.python_version()}; {apache}; "
             f"load average at start {load[0]:.1f}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -124,7 +124,7 @@ def _local(at: datetime, zone: str, lang: str) -> str:
     ("en", "America/New_York", r"in about 4[45] minutes"),
 ])
 def test_local_time_with_scripts_and_the_server_text_without(site, browser, tab, lang, zone, about):
-    at = (datetime.now(UTC) + timedelta(minutes=45)).replace(microsecond=0)
+    at = (datetime.now(timezone.utc) + timedelta(minutes=45)).replace(microsecond=0)
     result = site.down(reason="upgrade", until=at.isoformat(), lang=lang)
     server_text = at.strftime("%Y-%m-%d %H:%M UTC")
     assert server_text.encode() in result.html

@@ -1,4 +1,6 @@
 """The lock-free cached_property computes once per instance, as functools' does."""
+from __future__ import annotations
+
 from apachemaint.cached import cached_property
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from importlib import resources
 
@@ -16,7 +16,7 @@ from run_cli import apachemaint
 from apachemaint import maintenance, page
 from apachemaint.errors import InvalidOption
 
-NOW = datetime(2030, 5, 4, 10, 0, tzinfo=UTC)
+NOW = datetime(2030, 5, 4, 10, 0, tzinfo=timezone.utc)
 PLACEHOLDERS = {"down_because": {"reason"}, "expected": {"until"}, "local": {"time", "relative"}}
 
 
@@ -156,7 +156,7 @@ def test_cli_render_lang_and_refresh(tmp_path):
 @pytest.mark.apache
 def test_served_page_and_json_agree(apache_factory, backend, served_tmp_path):
     _, docroot, apache = serve_patched_proxy(apache_factory, backend, served_tmp_path)
-    until = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    until = (datetime.now(timezone.utc) + timedelta(hours=2)).replace(microsecond=0)
     maintenance.down(maintenance.from_docroot(docroot), reason="Umzug <DB>", until=until.isoformat(), lang="de")
     got = get(apache.url("/shop"))
     api = get(apache.url("/api/v1/orders"), headers={"Accept": "application/json"})
@@ -165,5 +165,5 @@ def test_served_page_and_json_agree(apache_factory, backend, served_tmp_path):
     assert doc.all("html")[0]["lang"] == "de" and "Diese Website wird gerade gewartet: Umzug <DB>." in doc.text
     assert facts["reason"] == "Umzug <DB>" and facts["until"] == doc.all("time")[0]["datetime"] == until.isoformat()
     assert facts["retry_after"] == int(got.headers["Retry-After"]) == int(api.headers["Retry-After"])
-    assert facts["status"] == 503 and datetime.fromisoformat(facts["since"]) <= datetime.now(UTC)
+    assert facts["status"] == 503 and datetime.fromisoformat(facts["since"]) <= datetime.now(timezone.utc)
     assert len(backend.log) == 0

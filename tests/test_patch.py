@@ -241,7 +241,7 @@ def sites(tmp_path: Path, monkeypatch, request) -> list[Path]:
     folder.mkdir()
     bodies = [PROXY.encode(), PROXY.replace("\n", "\r\n").encode(), b"# caf\xe9 (latin-1)\n" + PROXY.encode()]
     files = []
-    for i, (body, mode) in enumerate(zip(bodies, (0o644, 0o640, 0o600), strict=True)):
+    for i, (body, mode) in enumerate(zip(bodies, (0o644, 0o640, 0o600))):
         f = folder / f"{i}.conf"
         f.write_bytes(body)
         f.chmod(mode)
@@ -266,11 +266,11 @@ def test_checkpoint_and_restore_round_trip_byte_for_byte(sites, monkeypatch, bac
     before = _state(sites)
     inodes = [os.stat(f).st_ino for f in sites]
     report = patching.apply([patching.plan(f) for f in sites], configtest=False)
-    assert all(f.read_bytes() != b for f, (b, *_) in zip(sites, before, strict=True))
+    assert all(f.read_bytes() != b for f, (b, *_) in zip(sites, before))
     assert [s[1:] for s in _state(sites)] == [s[1:] for s in before], "patched files keep mode and owner"
     manifest = json.loads((report.checkpoint / "manifest.json").read_text())
     assert [set(e) for e in manifest["files"]] == [{"path", "backup", "sha256_before", "sha256_after"}] * 3
-    for entry, (data, *_), ino in zip(manifest["files"], before, inodes, strict=True):
+    for entry, (data, *_), ino in zip(manifest["files"], before, inodes):
         saved = report.checkpoint / entry["backup"]
         assert saved.read_bytes() == data
         if backup == "link":

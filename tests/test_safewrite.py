@@ -321,7 +321,7 @@ def test_a_target_changed_since_the_caller_read_it_is_refused(tmp_path, count, e
     edit(files[count // 2])  # after the caller's read, before the write
     before = _snapshot(tmp_path)
     with pytest.raises(UnsafeWrite, match="changed since apachemaint read it; nothing written") as err:
-        write_many([(f, b"new\n", s) for f, s in zip(files, seen, strict=True)])
+        write_many([(f, b"new\n", s) for f, s in zip(files, seen)])
     assert err.value.file == str(files[count // 2])
     assert _snapshot(tmp_path) == before, "every file as it was, no temp file left"
 
@@ -329,8 +329,8 @@ def test_a_target_changed_since_the_caller_read_it_is_refused(tmp_path, count, e
 def test_an_unchanged_stamp_writes_with_the_stamped_mode_and_owner(tmp_path):
     files = _tree(tmp_path, 3)
     seen = [os.lstat(f) for f in files]  # an os.stat_result does as well as a Stamp
-    write_many([(f, b"new\n", s) for f, s in zip(files, seen, strict=True)] + [(tmp_path / "new.conf", b"n\n", None)])
-    for f, s in zip(files, seen, strict=True):
+    write_many([(f, b"new\n", s) for f, s in zip(files, seen)] + [(tmp_path / "new.conf", b"n\n", None)])
+    for f, s in zip(files, seen):
         after = os.stat(f)
         assert f.read_bytes() == b"new\n" and after.st_ino != s.st_ino
         assert (after.st_mode, after.st_uid, after.st_gid) == (s.st_mode, s.st_uid, s.st_gid)

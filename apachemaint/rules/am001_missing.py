@@ -8,6 +8,8 @@ Fails::
 
 Passes: the same vhost after ``apachemaint patch`` (a ``# BEGIN apachemaint`` block first).
 """
+from __future__ import annotations
+
 from ..findings import Severity
 
 CODE = "AM001"

@@ -7,6 +7,8 @@ Fails: a ``# BEGIN apachemaint v1 sha256:...`` block whose ``RewriteRule ^ - [R=
 was changed to ``[R=302,L]``.
 Passes: the block exactly as ``apachemaint patch`` wrote it (indentation may differ).
 """
+from __future__ import annotations
+
 from ..block import State
 from ..findings import Severity
 

@@ -3,6 +3,8 @@
 Fails: a block whose marker says ``v0``, or whose body is an earlier release's.
 Passes: a block rendered by this release for the options in its marker.
 """
+from __future__ import annotations
+
 from ..block import State
 from ..findings import Severity
 

@@ -11,6 +11,8 @@ Fails::
 
 Passes: the vhost after ``apachemaint patch``, which replaces the recipe with the managed block.
 """
+from __future__ import annotations
+
 from ..findings import Severity
 
 CODE = "AM004"

@@ -18,6 +18,8 @@ Fails::
 Passes: the same vhost with the block first (where ``apachemaint patch`` puts it), or with
 ``Redirect /old /new`` before the block.
 """
+from __future__ import annotations
+
 from ..findings import Severity
 from .scope import in_managed_block, rule_flags, vhost_level
 

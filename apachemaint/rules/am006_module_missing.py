@@ -9,6 +9,8 @@ Fails: a patched vhost in a server whose ``mods-enabled/`` has no ``rewrite.load
 
 Passes: the same vhost after ``a2enmod setenvif rewrite headers``.
 """
+from __future__ import annotations
+
 from ..block import MODULES
 from ..findings import Severity
 

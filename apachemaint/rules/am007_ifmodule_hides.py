@@ -19,6 +19,8 @@ Fails (mod_rewrite not loaded)::
 
 Passes: the same vhost once mod_rewrite is loaded, or the rules without the wrapper.
 """
+from __future__ import annotations
+
 from ..block import MODULES
 from ..conditions import module_key
 from ..findings import Severity

@@ -19,6 +19,8 @@ Fails::
 Passes: the same vhost without the ``RewriteEngine Off`` line (or with it inside a
 ``<Directory>``), or with ``apachemaint patch`` run on it.
 """
+from __future__ import annotations
+
 from ..block import State
 from ..findings import Severity
 from .scope import in_managed_block, vhost_level

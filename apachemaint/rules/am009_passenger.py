@@ -13,6 +13,8 @@ Fails::
 
 Passes: the same vhost with ``PassengerHighPerformance off`` (the default).
 """
+from __future__ import annotations
+
 from ..findings import Severity
 from ..reader import Directive
 

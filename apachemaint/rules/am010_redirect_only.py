@@ -32,6 +32,8 @@ Not reported (AM001 instead): the bare host keeps serving its DocumentRoot::
         RewriteRule ^/?(.*)$ http://%1/$1 [R=301,L]
     </VirtualHost>
 """
+from __future__ import annotations
+
 from ..findings import Severity
 
 CODE = "AM010"

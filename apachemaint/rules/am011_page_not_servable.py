@@ -27,6 +27,8 @@ Fails::
 Passes: the same vhost with ``Require all granted`` on ``/srv/app/public`` (or on ``/srv/app``,
 or in ``<Location />``, or ``Order allow,deny`` + ``Allow from all``).
 """
+from __future__ import annotations
+
 import os
 import re
 

@@ -17,6 +17,8 @@ Passes::
     RewriteCond %{DOCUMENT_ROOT}/system/maintenance.html -f
     RewriteRule ^ - [R=503,L]
 """
+from __future__ import annotations
+
 import re
 
 from ..findings import Severity

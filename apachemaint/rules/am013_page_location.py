@@ -23,6 +23,8 @@ Fails::
 Passes: the same vhost with one ``DocumentRoot /srv/app/current/public``, or several that
 all name the same folder.
 """
+from __future__ import annotations
+
 from .. import location
 from ..findings import Severity
 

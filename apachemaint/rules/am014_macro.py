@@ -15,6 +15,8 @@ Reported::
 
 Not reported: vhosts written out, not from a macro.
 """
+from __future__ import annotations
+
 from ..findings import Severity
 
 CODE = "AM014"

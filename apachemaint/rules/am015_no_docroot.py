@@ -18,6 +18,8 @@ Reported::
 Not reported: the same vhost with ``DocumentRoot /srv/app/public``, or patched again (its
 block then reads ``page=/var/www/apachemaint/SERVERNAME/maintenance.html``).
 """
+from __future__ import annotations
+
 from .. import location
 from ..findings import Severity
 

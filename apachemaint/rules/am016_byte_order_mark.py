@@ -8,6 +8,8 @@ Editors on Windows add the mark silently; save the file as UTF-8 without BOM.
 Fails: a file whose first three bytes are EF BB BF, followed by ``# shop`` and a vhost.
 Passes: the same file without those three bytes.
 """
+from __future__ import annotations
+
 from ..findings import Severity
 from ..vhosts import find
 

@@ -22,6 +22,8 @@ Fails::
 Passes: the same vhost patched with ``page=/srv/shop/shared/public/system/maintenance.html``,
 or with ``public/system`` linked into ``shared/`` (``append :linked_dirs, "public/system"``).
 """
+from __future__ import annotations
+
 from .. import location
 from ..findings import Severity
 
