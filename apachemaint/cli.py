@@ -17,7 +17,8 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1  # check found problems; patch --check would change a file
 EXIT_ERROR = 2  # bad input or usage: nothing was written
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+                  rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="Put web applications behind Apache httpd into maintenance mode, safely.")
 
@@ -351,7 +352,8 @@ def check(
     format: Annotated[Optional[str], typer.Option(
         help="text, json, github or sarif. Default: text (github under GitHub Actions).")] = None,
     fail_on: Annotated[Optional[str], typer.Option(
-        help="Lowest severity that makes the exit status 1: info, warning (default) or error.")] = None,
+        help="Lowest severity that makes the exit status 1: info, warning (default), error, "
+             "or never (only unreadable input fails).")] = None,
     ignore: Codes = None,
     select: Codes = None,
     fix: Annotated[bool, typer.Option(
@@ -366,30 +368,24 @@ def check(
     from . import settings as settings_mod
     from .check import Selection, check_files, check_server, exit_code, rule_infos
     from .errors import ApacheMaintError
-    from .findings import FORMATS, Severity
+    from .findings import FORMATS
     from .rules import REGISTRY
 
     known = set(REGISTRY)
-    conf = settings_mod.load(known_codes=known)
-
-    def codes(values: Optional[list[str]], default):
-        if not values:
-            return default
-        out = {c.strip().upper() for v in values for c in v.split(",") if c.strip()}
-        if out - known:
-            raise ApacheMaintError(f"unknown rule code(s): {', '.join(sorted(out - known))}")
-        return out
-
-    fmt = format or conf.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
-    if fmt not in FORMATS:
-        raise ApacheMaintError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     try:
-        threshold = Severity.parse(fail_on) if fail_on else conf.fail_on
+        given = settings_mod.Settings(
+            format=format, ignore=settings_mod.parse_codes(ignore, known),
+            select=settings_mod.parse_codes(select, known), config=config,
+            use_apachectl=use_apachectl or None)
+        if fail_on:
+            given.fail_on, given.fail_never = settings_mod.parse_fail_on(fail_on)
     except ValueError as exc:
         raise ApacheMaintError(str(exc)) from None
-    selection = Selection(codes(ignore, conf.ignore), codes(select, conf.select), conf.severity)
-    main_conf = config or conf.config
-    ask = use_apachectl or conf.use_apachectl
+    conf = settings_mod.resolve(given, settings_mod.load(known_codes=known), os.environ)
+    fmt = conf.format
+    selection = Selection(conf.ignore, conf.select, conf.severity)
+    main_conf = conf.config
+    ask = conf.use_apachectl
     progress = _Progress() if sys.stderr.isatty() else None
 
     def run_check():
@@ -415,7 +411,7 @@ def check(
         progress.done()
     color = fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     sys.stdout.write(FORMATS[fmt](findings, rule_infos(), color))
-    raise typer.Exit(exit_code(findings, threshold))
+    raise typer.Exit(exit_code(findings, None if conf.fail_never else conf.fail_on))
 
 
 class _Progress:

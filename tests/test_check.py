@@ -411,3 +411,50 @@ def test_progress_line_after_half_a_second_and_cleared_at_the_end(capsys):
     p(2, 10)
     p.done()
     assert capsys.readouterr().err == "\rchecking 2/10 files\r\033[K"
+
+
+# --- CI conventions (issue 17.5) ------------------------------------------------------------
+
+def test_settings_precedence_is_cli_then_file_then_environment_then_default(tmp_path):
+    from apachemaint import settings
+
+    file = settings.from_table({"format": "json", "fail-on": "error", "severity": {"AM001": "info"}},
+                               tmp_path / ".apachemaint.toml")
+    env = {"APACHEMAINT_FORMAT": "sarif", "APACHEMAINT_FAIL_ON": "info", "GITHUB_ACTIONS": "true"}
+    assert settings.resolve(settings.Settings()).format == "text"
+    assert settings.resolve(settings.Settings()).fail_on == Severity.WARNING
+    assert settings.resolve(settings.Settings(), None, {"GITHUB_ACTIONS": "true"}).format == "github"
+    assert settings.resolve(settings.Settings(), None, env).format == "sarif"
+    assert settings.resolve(settings.Settings(), None, env).fail_on == Severity.INFO
+    both = settings.resolve(settings.Settings(), file, env)
+    assert (both.format, both.fail_on, both.severity) == ("json", Severity.ERROR, {"AM001": Severity.INFO})
+    cli = settings.Settings(format="text", fail_never=True, severity={"AM001": Severity.ERROR})
+    top = settings.resolve(cli, file, env)
+    assert (top.format, top.fail_never, top.severity) == ("text", True, {"AM001": Severity.ERROR})
+    with pytest.raises(settings.SettingsError, match="unknown severity"):
+        settings.resolve(settings.Settings(), None, {"APACHEMAINT_FAIL_ON": "loud"})
+
+
+def test_fail_on_never_exits_0_on_findings_but_2_on_unreadable_input(tmp_path):
+    conf = write(tmp_path / "a.conf", PROXY)
+    for word in ("never", "none", "NEVER"):
+        result = apachemaint("check", "--fail-on", word, conf, cwd=tmp_path)
+        assert result.returncode == 0 and "AM001" in result.stdout
+    assert apachemaint("check", conf, cwd=tmp_path, env={"APACHEMAINT_FAIL_ON": "never"}).returncode == 0
+    write(tmp_path / ".apachemaint.toml", 'fail-on = "never"\n')
+    assert apachemaint("check", conf, cwd=tmp_path, env={"APACHEMAINT_FAIL_ON": "info"}).returncode == 0
+    assert apachemaint("check", "--fail-on", "warning", conf, cwd=tmp_path).returncode == 1
+    assert apachemaint("check", "--fail-on", "never", tmp_path / "missing.conf", cwd=tmp_path).returncode == 2
+
+
+def test_dash_h_is_help_everywhere_and_shell_completion_is_offered():
+    from apachemaint.cli import app
+
+    top = apachemaint("-h")
+    assert top.returncode == 0 and "--install-completion" in top.stdout
+    import typer.main
+
+    for name in typer.main.get_command(app).commands:
+        result = apachemaint(name, "-h")
+        assert result.returncode == 0 and result.stdout.startswith("Usage: "), name
+        assert f" {name} [OPTIONS]" in result.stdout.splitlines()[0] and "-h, --help" in result.stdout, name
