@@ -360,14 +360,22 @@ def check(
         "--fix", help="Run patch where a finding has a safe fix, then check again.")] = False,
     no_configtest: Annotated[bool, typer.Option(
         "--no-configtest", help="With --fix: do not run Apache's config test.")] = False,
+    exclude: Annotated[Optional[list[str]], typer.Option(
+        "--exclude",
+        help="Path pattern not to check, gitignore-like (repeatable; adds to the settings file's).")] = None,
+    stdin_filename: Annotated[Optional[str], typer.Option(
+        "--stdin-filename", help="With FILE -: the name stdin is reported as and excluded by.")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the report to this file (atomically) instead of stdout.")] = None,
 ) -> None:
     """Lint vhosts: will each one really answer 503 during maintenance?  Exit 0 clean,
     1 findings at or above --fail-on, 2 unreadable input or usage error."""
     import os
 
     from . import settings as settings_mod
-    from .check import Selection, check_files, check_server, exit_code, rule_infos
+    from .check import STDIN, Selection, check_files, check_server, exit_code, rule_infos
     from .errors import ApacheMaintError
+    from .exclude import Excludes
     from .findings import FORMATS
     from .rules import REGISTRY
 
@@ -376,14 +384,18 @@ def check(
         given = settings_mod.Settings(
             format=format, ignore=settings_mod.parse_codes(ignore, known),
             select=settings_mod.parse_codes(select, known), config=config,
-            use_apachectl=use_apachectl or None)
+            use_apachectl=use_apachectl or None, exclude=list(exclude or []))
         if fail_on:
             given.fail_on, given.fail_never = settings_mod.parse_fail_on(fail_on)
     except ValueError as exc:
         raise ApacheMaintError(str(exc)) from None
     conf = settings_mod.resolve(given, settings_mod.load(known_codes=known), os.environ)
     fmt = conf.format
-    selection = Selection(conf.ignore, conf.select, conf.severity)
+    selection = Selection(conf.ignore, conf.select, conf.severity, Excludes(conf.exclude))
+    reads_stdin = bool(files) and any(str(f) == STDIN for f in files)
+    if reads_stdin and fix:
+        raise ApacheMaintError("--fix cannot fix stdin; name the file")
+    stdin = sys.stdin.buffer.read() if reads_stdin else None
     main_conf = conf.config
     ask = conf.use_apachectl
     progress = _Progress() if sys.stderr.isatty() else None
@@ -391,7 +403,8 @@ def check(
     def run_check():
         if files:
             return check_files(files, config=main_conf, detect=main_conf is None, use_apachectl=ask,
-                               selection=selection, progress=progress)
+                               selection=selection, progress=progress, stdin=stdin,
+                               stdin_filename=stdin_filename)
         return check_server(main_conf, use_apachectl=ask, selection=selection, progress=progress)
 
     findings = run_check()
@@ -409,8 +422,14 @@ def check(
             findings = run_check()
     if progress:
         progress.done()
-    color = fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    sys.stdout.write(FORMATS[fmt](findings, rule_infos(), color))
+    color = output is None and fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    rendered = FORMATS[fmt](findings, rule_infos(), color)
+    if output is None:
+        sys.stdout.write(rendered)
+    else:
+        from .safewrite import write_atomic
+
+        write_atomic(output, rendered.encode("utf-8"))
     raise typer.Exit(exit_code(findings, None if conf.fail_never else conf.fail_on))
 
 

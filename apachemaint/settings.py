@@ -36,6 +36,7 @@ class Settings:
     severity: dict[str, Severity] = field(default_factory=dict)
     config: Path | None = None
     use_apachectl: bool | None = None
+    exclude: list[str] = field(default_factory=list)  # path patterns (see exclude.py)
     source: Path | None = None  # the file these came from
 
 
@@ -83,7 +84,7 @@ def resolve(cli: Settings, file: Settings | None = None, env: Mapping[str, str] 
     except ValueError as exc:
         raise SettingsError(f"environment: {exc}") from None
     layers = [cli, file or Settings(), env_layer, DEFAULTS]
-    out = replace(DEFAULTS, severity={}, source=(file.source if file else None))
+    out = replace(DEFAULTS, severity={}, exclude=[], source=(file.source if file else None))
     for name in ("format", "ignore", "select", "config", "use_apachectl"):
         setattr(out, name, next((getattr(s, name) for s in layers if getattr(s, name) is not None), None))
     for s in layers:  # fail-on: a layer gives it by a severity or by "never"
@@ -92,12 +93,13 @@ def resolve(cli: Settings, file: Settings | None = None, env: Mapping[str, str] 
             break
     for s in reversed(layers):
         out.severity.update(s.severity)
+        out.exclude = out.exclude + s.exclude  # --exclude adds to the file's: never checks more than it
     if out.format not in FORMATS:
         raise SettingsError(f"unknown format {out.format!r}; choose from {', '.join(FORMATS)}")
     return out
 
 
-_KEYS = {"format", "fail-on", "ignore", "select", "severity", "config", "use-apachectl"}
+_KEYS = {"format", "fail-on", "ignore", "select", "severity", "config", "use-apachectl", "exclude"}
 
 
 def find(start: Path | None = None) -> tuple[Path, dict] | None:
@@ -183,6 +185,11 @@ def from_table(table: dict, path: Path, known_codes: set[str] | None = None) -> 
                 raise bad(f"severity: unknown rule code(s) {', '.join(sorted(set(s.severity) - known_codes))}")
         if "config" in table:
             s.config = (path.parent / str(table["config"])).resolve()
+        if "exclude" in table:
+            value = table["exclude"]
+            if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+                raise bad("exclude must be a list of path patterns")
+            s.exclude = list(value)
         if "use-apachectl" in table:
             s.use_apachectl = bool(table["use-apachectl"])
     except ValueError as exc:

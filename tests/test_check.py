@@ -28,7 +28,8 @@ class Result:
     stderr: str
 
 
-def apachemaint(*args, cwd: Path | None = None, env: dict | None = None, state: Path | None = None) -> Result:
+def apachemaint(*args, cwd: Path | None = None, env: dict | None = None, state: Path | None = None,
+                input: bytes | None = None) -> Result:
     """The command line, in-process (a child per call would dominate this file's runtime)."""
     from typer.testing import CliRunner
 
@@ -40,7 +41,7 @@ def apachemaint(*args, cwd: Path | None = None, env: dict | None = None, state: 
     old = os.getcwd()
     os.chdir(cwd or old)
     try:
-        r = CliRunner().invoke(app, [str(a) for a in args], env=env)
+        r = CliRunner().invoke(app, [str(a) for a in args], env=env, input=input)
     finally:
         os.chdir(old)
     if r.exception and not isinstance(r.exception, SystemExit):
@@ -458,3 +459,56 @@ def test_dash_h_is_help_everywhere_and_shell_completion_is_offered():
         result = apachemaint(name, "-h")
         assert result.returncode == 0 and result.stdout.startswith("Usage: "), name
         assert f" {name} [OPTIONS]" in result.stdout.splitlines()[0] and "-h, --help" in result.stdout, name
+
+
+def test_stdin_is_checked_under_its_stdin_filename_and_excluded_by_it(tmp_path):
+    result = apachemaint("check", "-", "--stdin-filename", "sites/a.conf", cwd=tmp_path, input=PROXY.encode())
+    assert result.returncode == 1 and result.stdout.startswith("sites/a.conf:1:1: AM001")
+    assert apachemaint("check", "-", cwd=tmp_path, input=PATCHED.encode()).returncode == 0
+    assert apachemaint("check", "-", cwd=tmp_path, input=PROXY.encode()).stdout.startswith("-:1:1: AM001")
+    result = apachemaint("check", "-", "--stdin-filename", "sites/a.conf", "--exclude", "sites/",
+                         cwd=tmp_path, input=PROXY.encode())
+    assert (result.returncode, result.stdout) == (0, "")
+    broken = apachemaint("check", "-", "--stdin-filename", "b.conf", cwd=tmp_path, input=b"<VirtualHost *:80>\n")
+    assert broken.returncode == 2 and broken.stdout.startswith("b.conf:")
+
+
+def test_output_file_is_written_atomically_and_never_through_a_link(tmp_path):
+    conf = write(tmp_path / "a.conf", PROXY)
+    out = tmp_path / "report.sarif"
+    result = apachemaint("check", "--format", "sarif", "-o", out, conf, cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert json.loads(out.read_text())["runs"][0]["results"][0]["ruleId"] == "AM001"
+    out.chmod(0o600)
+    assert apachemaint("check", "--output", out, conf, cwd=tmp_path).returncode == 1
+    assert out.read_text().startswith(f"{conf}:1:1: AM001") and (out.stat().st_mode & 0o777) == 0o600
+    target = write(tmp_path / "elsewhere.txt", "keep\n")
+    (tmp_path / "link.txt").symlink_to(target)
+    result = apachemaint("check", "-o", tmp_path / "link.txt", conf, cwd=tmp_path)
+    assert result.returncode == 2 and target.read_text() == "keep\n" and "Traceback" not in result.stderr
+
+
+def test_excludes_are_gitignore_like_and_apply_to_included_files(tmp_path):
+    from apachemaint.exclude import Excludes
+
+    ex = Excludes(["legacy/", "*.bak.conf", "sites/old/*.conf", "/etc/x/*", "!keep.bak.conf", "a/**/z.conf"])
+    for path in ["legacy/a.conf", "/srv/legacy/a.conf", "x.bak.conf", "/etc/apache2/sites/old/a.conf",
+                 "/etc/x/y.conf", "a/z.conf", "a/b/c/z.conf", "./legacy/a.conf"]:
+        assert ex.excluded(path), path
+    for path in ["legacy", "mylegacy/a.conf", "d/keep.bak.conf", "sites/old/d/a.conf", "/srv/etc/x/y.conf",
+                 "ok.conf"]:
+        assert not ex.excluded(path), path
+    a, b = write(tmp_path / "sites" / "a.conf", PROXY), write(tmp_path / "old" / "b.conf", PROXY)
+    result = apachemaint("check", "--exclude", "old/", a, b, cwd=tmp_path)
+    assert f"{a}:1:1" in result.stdout and f"{b}:" not in result.stdout
+    write(tmp_path / ".apachemaint.toml", 'exclude = ["sites/*.conf"]\n')
+    result = apachemaint("check", "--exclude", "old/", a, b, cwd=tmp_path)  # the file's and the CLI's
+    assert (result.returncode, result.stdout) == (0, "")
+    (tmp_path / ".apachemaint.toml").unlink()
+    tree = debian_tree(tmp_path / "srv")
+    default = tree / "sites-enabled" / "000-default.conf"
+    whole = apachemaint("check", "--config", tree / "apache2.conf", cwd=tmp_path)
+    assert f"{default}:1:1: AM001" in whole.stdout
+    skipped = apachemaint("check", "--config", tree / "apache2.conf", "--exclude", "sites-enabled/000-*",
+                          cwd=tmp_path)
+    assert f"{default}:" not in skipped.stdout
