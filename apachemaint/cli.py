@@ -350,7 +350,8 @@ def check(
         "--use-apachectl",
         help="Ask httpd (-t -D DUMP_INCLUDES/MODULES/RUN_CFG) instead of reading Includes.")] = False,
     format: Annotated[Optional[str], typer.Option(
-        help="text, json, github or sarif. Default: text (github under GitHub Actions).")] = None,
+        help="text, json, github, sarif, junit, checkstyle or gitlab. Default: text (github under "
+             "GitHub Actions).")] = None,
     fail_on: Annotated[Optional[str], typer.Option(
         help="Lowest severity that makes the exit status 1: info, warning (default), error, "
              "or never (only unreadable input fails).")] = None,

@@ -133,12 +133,15 @@ def test_github_format_is_chosen_under_github_actions(tmp_path):
 def test_json_format(tmp_path):
     conf = write(tmp_path / "a.conf", PROXY)
     data = json.loads(apachemaint("check", "--format", "json", conf, cwd=tmp_path).stdout)
-    assert data == [{"file": str(conf), "line": 1, "column": 1, "code": "AM001", "severity": "error",
-                     "message": data[0]["message"]}]
+    assert data == {"version": 1, "findings": [{"file": str(conf), "line": 1, "column": 1, "code": "AM001",
+                                                "severity": "error", "message": data["findings"][0]["message"]}]}
+    assert json.loads(apachemaint("check", "--format", "json", write(tmp_path / "b.conf", PATCHED)).stdout) \
+        == {"version": 1, "findings": []}
 
 
 # The parts of the SARIF 2.1.0 schema (sarif-schema-2.1.0.json, OASIS) that this output uses,
-# written out here: the schema itself cannot be fetched at test time, and is not vendored.
+# written out here: the schema itself cannot be fetched at test time, no installable package
+# ships it, and it is not vendored.
 SARIF_SUBSET = {
     "type": "object", "required": ["version", "runs"],
     "properties": {
@@ -154,11 +157,15 @@ SARIF_SUBSET = {
                                        "type": "object", "required": ["id"],
                                        "properties": {
                                            "id": {"type": "string"},
+                                           "helpUri": {"type": "string", "format": "uri"},
                                            "shortDescription": {"$ref": "#/$defs/message"},
                                            "fullDescription": {"$ref": "#/$defs/message"},
                                            "defaultConfiguration": {"type": "object", "properties": {
                                                "level": {"$ref": "#/$defs/level"}}}}}}}}}},
                 "columnKind": {"enum": ["utf16CodeUnits", "unicodeCodePoints"]},
+                "invocations": {"type": "array", "items": {
+                    "type": "object", "required": ["executionSuccessful"],
+                    "properties": {"executionSuccessful": {"type": "boolean"}}}},
                 "results": {"type": "array", "items": {
                     "type": "object", "required": ["message"],
                     "properties": {
@@ -180,8 +187,14 @@ SARIF_SUBSET = {
 def test_sarif_is_valid_and_rule_ids_are_stable(tmp_path):
     conf = write(tmp_path / "a.conf", PROXY)
     log = json.loads(apachemaint("check", "--format", "sarif", conf.name, cwd=tmp_path).stdout)
-    jsonschema.validate(log, SARIF_SUBSET)
+    jsonschema.validate(log, SARIF_SUBSET, format_checker=jsonschema.FormatChecker())
     run = log["runs"][0]
+    assert run["invocations"] == [{"executionSuccessful": True}]
+    assert all(r["helpUri"].endswith("#" + r["id"].lower()) and r["helpUri"].startswith("https://")
+               for r in run["tool"]["driver"]["rules"])
+    broken = json.loads(apachemaint("check", "--format", "sarif", write(tmp_path / "b.conf", "<If\n")).stdout)
+    jsonschema.validate(broken, SARIF_SUBSET)
+    assert broken["runs"][0]["invocations"] == [{"executionSuccessful": False}]
     ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
     assert ids == sorted(ids) and {"AM000", "AM001", "AM005", "AM015"} <= set(ids)
     [result] = run["results"]
@@ -217,7 +230,7 @@ def test_settings_file_and_cli_precedence(tmp_path):
     # .apachemaint.toml wins over pyproject.toml in the same folder.
     write(project / ".apachemaint.toml", 'fail-on = "error"\nformat = "json"\n[severity]\nAM014 = "error"\n')
     result = apachemaint("check", conf, cwd=project)
-    assert result.returncode == 1 and json.loads(result.stdout)[0]["severity"] == "error"
+    assert result.returncode == 1 and json.loads(result.stdout)["findings"][0]["severity"] == "error"
     write(project / ".apachemaint.toml", 'fail-on = "loud"\n')
     result = apachemaint("check", conf, cwd=project)
     assert result.returncode == 2 and "unknown severity" in result.stderr and ".apachemaint.toml" in result.stderr
@@ -512,3 +525,93 @@ def test_excludes_are_gitignore_like_and_apply_to_included_files(tmp_path):
     skipped = apachemaint("check", "--config", tree / "apache2.conf", "--exclude", "sites-enabled/000-*",
                           cwd=tmp_path)
     assert f"{default}:" not in skipped.stdout
+
+
+# Findings whose text needs escaping in every format: markup, quotes, a control character.
+AWKWARD = [Finding("sites/a&b.conf", 3, 1, "AM005", Severity.ERROR, 'RewriteRule "<x>" & [P]\x01 wins'),
+           Finding("sites/a&b.conf", 9, 1, "AM011", Severity.WARNING, "page denied"),
+           Finding("c.conf", 1, 1, "AM010", Severity.INFO, "only redirects")]
+
+
+def test_junit_is_read_by_junitparser(tmp_path):
+    from junitparser import Failure, JUnitXml
+
+    from apachemaint.findings import junit
+
+    path = write(tmp_path / "r.xml", junit(AWKWARD))
+    suites = {s.name: s for s in JUnitXml.fromfile(str(path))}
+    assert set(suites) == {"sites/a&b.conf", "c.conf"}
+    cases = list(suites["sites/a&b.conf"])
+    assert [c.name for c in cases] == ["AM005 line 3", "AM011 line 9"] and suites["sites/a&b.conf"].failures == 2
+    [failure] = cases[0].result
+    assert isinstance(failure, Failure) and failure.type == "AM005" and "<x>" in failure.message
+    clean = list(JUnitXml.fromfile(str(write(tmp_path / "ok.xml", junit([])))))
+    assert [(s.tests, s.failures) for s in clean] == [(1, 0)]
+    conf = write(tmp_path / "a.conf", PROXY)
+    assert "AM001" in apachemaint("check", "--format", "junit", conf, cwd=tmp_path).stdout
+
+
+# Checkstyle has no published schema; this is the shape its consumers (Jenkins' warnings-ng,
+# reviewdog, GitLab's and Bitbucket's importers) read, as checkstyle itself writes it.
+CHECKSTYLE_XSD = """<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+  <xs:element name="checkstyle"><xs:complexType><xs:sequence>
+    <xs:element name="file" minOccurs="0" maxOccurs="unbounded"><xs:complexType><xs:sequence>
+      <xs:element name="error" minOccurs="0" maxOccurs="unbounded"><xs:complexType>
+        <xs:attribute name="line" type="xs:positiveInteger" use="required"/>
+        <xs:attribute name="column" type="xs:positiveInteger"/>
+        <xs:attribute name="severity" use="required"><xs:simpleType><xs:restriction base="xs:string">
+          <xs:enumeration value="error"/><xs:enumeration value="warning"/><xs:enumeration value="info"/>
+          <xs:enumeration value="ignore"/></xs:restriction></xs:simpleType></xs:attribute>
+        <xs:attribute name="message" type="xs:string" use="required"/>
+        <xs:attribute name="source" type="xs:string" use="required"/>
+      </xs:complexType></xs:element>
+    </xs:sequence><xs:attribute name="name" type="xs:string" use="required"/></xs:complexType></xs:element>
+  </xs:sequence><xs:attribute name="version" type="xs:string"/></xs:complexType></xs:element>
+</xs:schema>
+"""
+
+
+def test_checkstyle_matches_its_consumers_shape():
+    import xmlschema
+
+    from apachemaint.findings import checkstyle
+
+    schema = xmlschema.XMLSchema(CHECKSTYLE_XSD)
+    out = checkstyle(AWKWARD)
+    schema.validate(out)
+    data = schema.to_dict(out)
+    [first, second] = data["file"]
+    assert first["@name"] == "sites/a&b.conf" and [e["@severity"] for e in first["error"]] == ["error", "warning"]
+    assert first["error"][0]["@source"] == "apachemaint.AM005" and '"<x>" &' in first["error"][0]["@message"]
+    schema.validate(checkstyle([]))
+
+
+# GitLab's code quality report: an array of Code Climate issues with the fields GitLab requires
+# (description, check_name, fingerprint, severity, location.path, location.lines.begin).
+CODE_CLIMATE = {"type": "array", "items": {
+    "type": "object", "required": ["description", "check_name", "fingerprint", "severity", "location"],
+    "properties": {
+        "type": {"const": "issue"}, "description": {"type": "string"}, "check_name": {"type": "string"},
+        "fingerprint": {"type": "string", "minLength": 1},
+        "severity": {"enum": ["info", "minor", "major", "critical", "blocker"]},
+        "categories": {"type": "array", "items": {"enum": [
+            "Bug Risk", "Clarity", "Compatibility", "Complexity", "Duplication", "Performance", "Security",
+            "Style"]}},
+        "location": {"type": "object", "required": ["path", "lines"], "properties": {
+            "path": {"type": "string"},
+            "lines": {"type": "object", "required": ["begin"],
+                      "properties": {"begin": {"type": "integer", "minimum": 1}}}}}}}}
+
+
+def test_gitlab_code_quality_has_codeclimates_required_fields_and_stable_fingerprints():
+    from apachemaint.findings import gitlab
+
+    issues = json.loads(gitlab(AWKWARD))
+    jsonschema.validate(issues, CODE_CLIMATE)
+    assert [i["severity"] for i in issues] == ["major", "minor", "info"]
+    assert len({i["fingerprint"] for i in issues}) == 3
+    moved = [Finding(f.file, f.line + 5, f.column, f.code, f.severity, f.message) for f in AWKWARD]
+    assert [i["fingerprint"] for i in json.loads(gitlab(moved))] == [i["fingerprint"] for i in issues]
+    twice = json.loads(gitlab([AWKWARD[0], AWKWARD[0]]))
+    assert twice[0]["fingerprint"] != twice[1]["fingerprint"]
