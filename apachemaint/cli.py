@@ -460,18 +460,31 @@ class _Progress:
 
 
 @app.command()
-def rules(code: Annotated[Optional[str], typer.Argument(help="Show this rule's documentation.")] = None) -> None:
+def rules(code: Annotated[Optional[str], typer.Argument(help="Show this rule's documentation.")] = None,
+          format: Annotated[str, typer.Option(help="With CODE: text or markdown.")] = "text") -> None:
     """List the lint rules with their codes and default severities, or document one."""
+    from . import ruledoc
     from .check import PARSE_ERROR, PARSE_ERROR_SUMMARY
     from .rules import REGISTRY
 
+    if format not in ("text", "markdown"):
+        print(f"--format {format!r}: choose text or markdown", file=sys.stderr)
+        raise typer.Exit(EXIT_ERROR)
     if code:
         rule = REGISTRY.get(code.upper())
         if rule is None:
             print(f"unknown rule code {code!r}; see apachemaint rules", file=sys.stderr)
             raise typer.Exit(EXIT_ERROR)
-        print(f"{rule.CODE} [{rule.SEVERITY.name.lower()}] {rule.SUMMARY}\n")
-        print((rule.__doc__ or "").strip())
+        sev = rule.SEVERITY.name.lower()
+        if format == "markdown":
+            print(f"## {rule.CODE} [{sev}] {rule.SUMMARY}\n")
+            sys.stdout.write(ruledoc.markdown(rule.__doc__ or ""))
+        else:
+            print(f"{rule.CODE} [{sev}] {rule.SUMMARY}\n")
+            sys.stdout.write(ruledoc.plain(rule.__doc__ or ""))
+        return
+    if format == "markdown":
+        sys.stdout.write(ruledoc.table())
         return
     print(f"{PARSE_ERROR}  error    {PARSE_ERROR_SUMMARY}")
     for code, rule in REGISTRY.items():

@@ -370,8 +370,36 @@ def test_rules_lists_every_code_and_documents_one():
     for code in ["AM000"] + list(check.REGISTRY):
         assert f"\n{code}  " in "\n" + out
     doc = apachemaint("rules", "am005").stdout
-    assert doc.startswith("AM005 [error]") and "Fails::" in doc and "Passes" in doc
+    assert doc.startswith("AM005 [error]") and "\nFails:\n" in doc and "Passes" in doc
+    assert "    <VirtualHost *:80>\n" in doc  # the example config, indented as a block
     assert apachemaint("rules", "AM999").returncode == 2
+    for code in check.REGISTRY:  # plain text: no reStructuredText markup left
+        doc = apachemaint("rules", code).stdout
+        assert "``" not in doc and "::" not in doc.replace("http://", ""), code
+    md = apachemaint("rules", "AM017", "--format", "markdown").stdout
+    assert md.startswith("## AM017 [warning]") and "```apache\n<VirtualHost *:80>\n" in md and "`shared/`" in md
+    assert "``" not in md.replace("```", "")
+    assert apachemaint("rules", "--format", "markdown").stdout.startswith("| code | severity | finding |")
+    assert apachemaint("rules", "--format", "rst").returncode == 2
+
+
+def test_readme_rule_table_is_generated_from_the_rules():
+    from apachemaint import ruledoc
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert ruledoc.splice(readme) == readme, "README's rule table drifted from the rules: run make docs"
+    table = readme[readme.index(ruledoc.BEGIN):readme.index(ruledoc.END)]
+    for code in ["AM000", *check.REGISTRY]:
+        assert f'<a id="{code.lower()}"></a>{code} |' in table
+    assert "``" not in table
+    lines = readme.splitlines(keepends=True)
+    dropped = "".join(ln for ln in lines if 'id="am016"' not in ln)
+    edited = "".join(ln.replace("| error |", "| warning |") if 'id="am005"' in ln else ln for ln in lines)
+    assert dropped != readme and edited != readme
+    assert ruledoc.splice(dropped) == readme and ruledoc.splice(edited) == readme
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "rules_doc.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_pre_commit_hook_runs_check():
