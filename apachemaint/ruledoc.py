@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-_LITERAL = re.compile(r"``(.+?)``|(?<![`\w])`([^`\n]+)`(?![`\w])")
+_LITERAL = re.compile(r"``(.+?)``|(?<![`\w])`([^`\n]+)`(?![`\w])", re.S)
 
 
 def _inline(text: str, markdown: bool) -> str:

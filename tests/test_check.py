@@ -643,3 +643,25 @@ def test_gitlab_code_quality_has_codeclimates_required_fields_and_stable_fingerp
     assert [i["fingerprint"] for i in json.loads(gitlab(moved))] == [i["fingerprint"] for i in issues]
     twice = json.loads(gitlab([AWKWARD[0], AWKWARD[0]]))
     assert twice[0]["fingerprint"] != twice[1]["fingerprint"]
+
+
+def test_file_level_disable_covers_the_whole_file_wherever_it_stands(tmp_path):
+    two = PROXY + PROXY.replace("ServerName a", "ServerName b")
+    assert apachemaint("check", write(tmp_path / "a.conf", two)).stdout.count("AM001") == 2
+    for content in ("# apachemaint: disable-file=AM001\n" + two, two + "# apachemaint: disable-file = am001, AM014\n",
+                    two.replace("    ProxyPass", "    # apachemaint: disable-file=all\n    ProxyPass", 1)):
+        result = apachemaint("check", write(tmp_path / "b.conf", content))
+        assert (result.returncode, result.stdout) == (0, ""), content
+    result = apachemaint("check", write(tmp_path / "c.conf", "# apachemaint: disable-file=AM005\n" + two))
+    assert result.stdout.count("AM001") == 2  # only the codes it names
+
+
+def test_a_misspelt_code_in_a_disable_comment_is_reported(tmp_path):
+    conf = write(tmp_path / "a.conf", "# apachemaint: disable=AM01,AM001\n" + PROXY
+                 + PATCHED.replace("    ProxyPass", "    # apachemaint: disable-file=AM0005\n    ProxyPass"))
+    result = apachemaint("check", conf)
+    assert result.returncode == 1 and "AM001" not in result.stdout.replace("AM01,", "")
+    lines = [ln for ln in result.stdout.splitlines() if " AM018 " in ln]
+    assert len(lines) == 2 and lines[0].startswith(f"{conf}:1:1: AM018 [warning] unknown rule code AM01 ")
+    assert "AM0005" in lines[1] and "did you mean AM005?" in lines[1]
+    assert apachemaint("check", "--ignore", "AM018", conf).returncode == 0
