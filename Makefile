@@ -58,6 +58,9 @@ fuzz: install
 fixtures: install
 	$(PY) tools/fixtures.py
 
+docs: install
+	$(PY) tools/rules_doc.py
+
 lint: install
 	$(PY) -m ruff check apachemaint tests
 

@@ -13,6 +13,7 @@ from typing import Optional
 
 from . import reader, server, suppression, vhosts
 from .errors import ApacheMaintError
+from .exclude import Excludes
 from .findings import Finding, RuleInfo, Severity
 from .reader import ConfigFile, Section
 from .rules import REGISTRY, UNKNOWN, ServerContext, VHostContext, run
@@ -30,6 +31,7 @@ class Selection:
     ignore: set[str] = field(default_factory=set)
     select: set[str] | None = None  # None: every rule
     severity: dict[str, Severity] = field(default_factory=dict)
+    exclude: Excludes = field(default_factory=Excludes)
 
     def rules(self) -> dict:
         return {code: rule for code, rule in REGISTRY.items()
@@ -52,6 +54,8 @@ def check_config(cf: ConfigFile, ctx: ServerContext = UNKNOWN, selection: Select
     """Findings for every vhost of one file; ``rules`` is ``selection.rules()``, worked out
     once by callers that check many files."""
     selection = selection or Selection()
+    if selection.exclude and selection.exclude.excluded(cf.path):
+        return []
     rules = selection.rules() if rules is None else rules
     findings: list[Finding] = []
     try:
@@ -67,12 +71,22 @@ def _parse_error(exc: ApacheMaintError, path: str) -> Finding:
     return Finding(exc.file or str(path), exc.line or 1, 1, PARSE_ERROR, Severity.ERROR, exc.message)
 
 
+STDIN = "-"
+
+
 def check_files(paths: Iterable[str | Path], *, config: Path | None = None, detect: bool = False,
                 use_apachectl: bool = False, selection: Selection | None = None,
-                progress: Progress | None = None) -> list[Finding]:
+                progress: Progress | None = None, stdin: bytes | None = None,
+                stdin_filename: str | None = None) -> list[Finding]:
     """Check vhost files.  Files that a server config includes (``config``, or an installed
-    layout when ``detect``) are checked with that server's modules and defines."""
-    paths = [Path(p) for p in paths]
+    layout when ``detect``) are checked with that server's modules and defines.
+
+    A path ``-`` is ``stdin`` (the bytes), named ``stdin_filename`` in findings, for the
+    excludes and for the server's includes (an editor's unsaved buffer of that file)."""
+    selection = selection or Selection()
+    stdin_path = Path(stdin_filename or STDIN) if stdin is not None else None
+    paths = [Path(p) if str(p) != STDIN or stdin_path is None else stdin_path for p in paths]
+    paths = [p for p in paths if not (selection.exclude and selection.exclude.excluded(str(p)))]
     servers: dict[Path, server.Server] = {}
     if config is not None:
         srv = server.load(config, use_apachectl=use_apachectl)
@@ -81,13 +95,14 @@ def check_files(paths: Iterable[str | Path], *, config: Path | None = None, dete
         servers = server.detect(paths)
     contexts: dict[int, ServerContext] = {}
     findings: list[Finding] = []
-    selection = selection or Selection()
     rules = selection.rules()
     for n, path in enumerate(paths, 1):
         srv = servers.get(path)
         ctx = UNKNOWN if srv is None else contexts.setdefault(id(srv), ServerContext.from_server(srv))
         try:
-            findings.extend(check_config(reader.read(path), ctx, selection, rules))
+            cf = (reader.parse(stdin, str(path)) if stdin is not None and path == stdin_path
+                  else reader.read(path))
+            findings.extend(check_config(cf, ctx, selection, rules))
         except ApacheMaintError as exc:
             findings.append(_parse_error(exc, str(path)))
         if progress:
@@ -135,7 +150,8 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
         if partner and partner.child:
             _check_as_child(partner, srv, selection, rules)
         ctx = ServerContext.from_server(srv)
-        findings = [_parse_error(exc, exc.file or str(main)) for exc in srv.errors]
+        findings = [_parse_error(exc, exc.file or str(main)) for exc in srv.errors
+                    if not (selection.exclude and selection.exclude.excluded(exc.file or str(main)))]
         configs = list(srv.configs.values())
 
         def one(cf: ConfigFile) -> list[Finding]:
@@ -169,8 +185,10 @@ def _check_as_child(partner, srv: server.Server, selection: Selection, rules: di
     partner.stop()
 
 
-def exit_code(findings: list[Finding], fail_on: Severity = Severity.WARNING) -> int:
-    """0 clean, 1 findings at or above ``fail_on``, 2 input that could not be read."""
+def exit_code(findings: list[Finding], fail_on: Severity | None = Severity.WARNING) -> int:
+    """0 clean, 1 findings at or above ``fail_on`` (None: never), 2 input that could not be read."""
     if any(f.code == PARSE_ERROR for f in findings):
         return 2
+    if fail_on is None:
+        return 0
     return 1 if any(f.severity >= fail_on for f in findings) else 0

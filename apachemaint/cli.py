@@ -18,7 +18,8 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1  # check found problems; patch --check would change a file
 EXIT_ERROR = 2  # bad input or usage: nothing was written
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+                  rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="Put web applications behind Apache httpd into maintenance mode, safely.")
 
@@ -353,53 +354,62 @@ def check(
         "--use-apachectl",
         help="Ask httpd (-t -D DUMP_INCLUDES/MODULES/RUN_CFG) instead of reading Includes.")] = False,
     format: Annotated[Optional[str], typer.Option(
-        help="text, json, github or sarif. Default: text (github under GitHub Actions).")] = None,
+        help="text, json, github, sarif, junit, checkstyle or gitlab. Default: text (github under "
+             "GitHub Actions).")] = None,
     fail_on: Annotated[Optional[str], typer.Option(
-        help="Lowest severity that makes the exit status 1: info, warning (default) or error.")] = None,
+        help="Lowest severity that makes the exit status 1: info, warning (default), error, "
+             "or never (only unreadable input fails).")] = None,
     ignore: Codes = None,
     select: Codes = None,
     fix: Annotated[bool, typer.Option(
         "--fix", help="Run patch where a finding has a safe fix, then check again.")] = False,
     no_configtest: Annotated[bool, typer.Option(
         "--no-configtest", help="With --fix: do not run Apache's config test.")] = False,
+    exclude: Annotated[Optional[list[str]], typer.Option(
+        "--exclude",
+        help="Path pattern not to check, gitignore-like (repeatable; adds to the settings file's).")] = None,
+    stdin_filename: Annotated[Optional[str], typer.Option(
+        "--stdin-filename", help="With FILE -: the name stdin is reported as and excluded by.")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the report to this file (atomically) instead of stdout.")] = None,
 ) -> None:
     """Lint vhosts: will each one really answer 503 during maintenance?  Exit 0 clean,
     1 findings at or above --fail-on, 2 unreadable input or usage error."""
     import os
 
     from . import settings as settings_mod
-    from .check import Selection, check_files, check_server, exit_code, rule_infos
+    from .check import STDIN, Selection, check_files, check_server, exit_code, rule_infos
     from .errors import ApacheMaintError
-    from .findings import FORMATS, Severity
+    from .exclude import Excludes
+    from .findings import FORMATS
     from .rules import REGISTRY
 
     known = set(REGISTRY)
-    conf = settings_mod.load(known_codes=known)
-
-    def codes(values: Optional[list[str]], default):
-        if not values:
-            return default
-        out = {c.strip().upper() for v in values for c in v.split(",") if c.strip()}
-        if out - known:
-            raise ApacheMaintError(f"unknown rule code(s): {', '.join(sorted(out - known))}")
-        return out
-
-    fmt = format or conf.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
-    if fmt not in FORMATS:
-        raise ApacheMaintError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     try:
-        threshold = Severity.parse(fail_on) if fail_on else conf.fail_on
+        given = settings_mod.Settings(
+            format=format, ignore=settings_mod.parse_codes(ignore, known),
+            select=settings_mod.parse_codes(select, known), config=config,
+            use_apachectl=use_apachectl or None, exclude=list(exclude or []))
+        if fail_on:
+            given.fail_on, given.fail_never = settings_mod.parse_fail_on(fail_on)
     except ValueError as exc:
         raise ApacheMaintError(str(exc)) from None
-    selection = Selection(codes(ignore, conf.ignore), codes(select, conf.select), conf.severity)
-    main_conf = config or conf.config
-    ask = use_apachectl or conf.use_apachectl
+    conf = settings_mod.resolve(given, settings_mod.load(known_codes=known), os.environ)
+    fmt = conf.format
+    selection = Selection(conf.ignore, conf.select, conf.severity, Excludes(conf.exclude))
+    reads_stdin = bool(files) and any(str(f) == STDIN for f in files)
+    if reads_stdin and fix:
+        raise ApacheMaintError("--fix cannot fix stdin; name the file")
+    stdin = sys.stdin.buffer.read() if reads_stdin else None
+    main_conf = conf.config
+    ask = conf.use_apachectl
     progress = _Progress() if sys.stderr.isatty() else None
 
     def run_check():
         if files:
             return check_files(files, config=main_conf, detect=main_conf is None, use_apachectl=ask,
-                               selection=selection, progress=progress)
+                               selection=selection, progress=progress, stdin=stdin,
+                               stdin_filename=stdin_filename)
         return check_server(main_conf, use_apachectl=ask, selection=selection, progress=progress)
 
     findings = run_check()
@@ -417,9 +427,15 @@ def check(
             findings = run_check()
     if progress:
         progress.done()
-    color = fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    sys.stdout.write(FORMATS[fmt](findings, rule_infos(), color))
-    raise typer.Exit(exit_code(findings, threshold))
+    color = output is None and fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    rendered = FORMATS[fmt](findings, rule_infos(), color)
+    if output is None:
+        sys.stdout.write(rendered)
+    else:
+        from .safewrite import write_atomic
+
+        write_atomic(output, rendered.encode("utf-8"))
+    raise typer.Exit(exit_code(findings, None if conf.fail_never else conf.fail_on))
 
 
 class _Progress:
@@ -448,18 +464,31 @@ class _Progress:
 
 
 @app.command()
-def rules(code: Annotated[Optional[str], typer.Argument(help="Show this rule's documentation.")] = None) -> None:
+def rules(code: Annotated[Optional[str], typer.Argument(help="Show this rule's documentation.")] = None,
+          format: Annotated[str, typer.Option(help="With CODE: text or markdown.")] = "text") -> None:
     """List the lint rules with their codes and default severities, or document one."""
+    from . import ruledoc
     from .check import PARSE_ERROR, PARSE_ERROR_SUMMARY
     from .rules import REGISTRY
 
+    if format not in ("text", "markdown"):
+        print(f"--format {format!r}: choose text or markdown", file=sys.stderr)
+        raise typer.Exit(EXIT_ERROR)
     if code:
         rule = REGISTRY.get(code.upper())
         if rule is None:
             print(f"unknown rule code {code!r}; see apachemaint rules", file=sys.stderr)
             raise typer.Exit(EXIT_ERROR)
-        print(f"{rule.CODE} [{rule.SEVERITY.name.lower()}] {rule.SUMMARY}\n")
-        print((rule.__doc__ or "").strip())
+        sev = rule.SEVERITY.name.lower()
+        if format == "markdown":
+            print(f"## {rule.CODE} [{sev}] {rule.SUMMARY}\n")
+            sys.stdout.write(ruledoc.markdown(rule.__doc__ or ""))
+        else:
+            print(f"{rule.CODE} [{sev}] {rule.SUMMARY}\n")
+            sys.stdout.write(ruledoc.plain(rule.__doc__ or ""))
+        return
+    if format == "markdown":
+        sys.stdout.write(ruledoc.table())
         return
     print(f"{PARSE_ERROR}  error    {PARSE_ERROR_SUMMARY}")
     for code, rule in REGISTRY.items():

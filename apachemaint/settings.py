@@ -1,14 +1,17 @@
 """``check`` settings from a file: ``.apachemaint.toml`` (keys at the top level) or the
 ``[tool.apachemaint]`` table of ``pyproject.toml``.
 
-Precedence, highest first: command-line options, then the settings file, then the defaults
-below.  The file is looked for in the working folder and then each parent; the first folder
+Precedence, highest first: command-line options, then the settings file, then the
+environment (``APACHEMAINT_FORMAT``, ``APACHEMAINT_FAIL_ON``; ``GITHUB_ACTIONS=true`` makes
+the default format ``github``), then the defaults.  ``resolve`` is the one place that
+merges them.  The file is looked for in the working folder and then each parent; the first folder
 holding either file wins, ``.apachemaint.toml`` before ``pyproject.toml``.  A relative
 ``config`` path is read from the settings file's folder.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import ApacheMaintError
@@ -23,17 +26,80 @@ class SettingsError(ApacheMaintError):
 
 @dataclass
 class Settings:
-    format: str | None = None  # None: text, or github under GitHub Actions
-    fail_on: Severity = Severity.WARNING
-    ignore: set[str] = field(default_factory=set)
-    select: set[str] | None = None
+    """One layer of settings (a file's, the command line's), where None is "not given";
+    ``resolve`` returns one with every value filled in."""
+    format: str | None = None
+    fail_on: Severity | None = None
+    fail_never: bool = False  # --fail-on never: findings alone never make the exit status 1
+    ignore: set[str] | None = None
+    select: set[str] | None = None  # None: every rule
     severity: dict[str, Severity] = field(default_factory=dict)
     config: Path | None = None
-    use_apachectl: bool = False
+    use_apachectl: bool | None = None
+    exclude: list[str] = field(default_factory=list)  # path patterns (see exclude.py)
     source: Path | None = None  # the file these came from
 
 
-_KEYS = {"format", "fail-on", "ignore", "select", "severity", "config", "use-apachectl"}
+DEFAULTS = Settings(format="text", fail_on=Severity.WARNING, ignore=set(), use_apachectl=False)
+NEVER = ("never", "none")
+
+
+def parse_fail_on(value: str) -> tuple[Severity | None, bool]:
+    """``(severity, never)`` for a --fail-on value."""
+    if value.strip().lower() in NEVER:
+        return None, True
+    try:
+        return Severity.parse(value), False
+    except ValueError:
+        raise ValueError(f"unknown severity {value!r}; choose from info, warning, error, never") from None
+
+
+def from_environment(env: Mapping[str, str]) -> Settings:
+    s = Settings()
+    if env.get("GITHUB_ACTIONS") == "true":
+        s.format = "github"
+    if env.get("APACHEMAINT_FORMAT"):
+        s.format = env["APACHEMAINT_FORMAT"]
+    if env.get("APACHEMAINT_FAIL_ON"):
+        s.fail_on, s.fail_never = parse_fail_on(env["APACHEMAINT_FAIL_ON"])
+    return s
+
+
+def parse_codes(values: list[str] | None, known: set[str] | None) -> set[str] | None:
+    """Codes given on the command line, each option value possibly ``A,B``."""
+    if not values:
+        return None
+    out = {c.strip().upper() for v in values for c in v.split(",") if c.strip()}
+    if known is not None and out - known:
+        raise ValueError(f"unknown rule code(s): {', '.join(sorted(out - known))}")
+    return out
+
+
+def resolve(cli: Settings, file: Settings | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Every setting from the highest layer that gives it: CLI, file, environment, default.
+    ``severity`` tables merge per code in that order.  Raises SettingsError for a bad
+    environment value (no file or line to name)."""
+    try:
+        env_layer = from_environment(env or {})
+    except ValueError as exc:
+        raise SettingsError(f"environment: {exc}") from None
+    layers = [cli, file or Settings(), env_layer, DEFAULTS]
+    out = replace(DEFAULTS, severity={}, exclude=[], source=(file.source if file else None))
+    for name in ("format", "ignore", "select", "config", "use_apachectl"):
+        setattr(out, name, next((getattr(s, name) for s in layers if getattr(s, name) is not None), None))
+    for s in layers:  # fail-on: a layer gives it by a severity or by "never"
+        if s.fail_on is not None or s.fail_never:
+            out.fail_on, out.fail_never = s.fail_on, s.fail_never
+            break
+    for s in reversed(layers):
+        out.severity.update(s.severity)
+        out.exclude = out.exclude + s.exclude  # --exclude adds to the file's: never checks more than it
+    if out.format not in FORMATS:
+        raise SettingsError(f"unknown format {out.format!r}; choose from {', '.join(FORMATS)}")
+    return out
+
+
+_KEYS = {"format", "fail-on", "ignore", "select", "severity", "config", "use-apachectl", "exclude"}
 
 
 def find(start: Path | None = None) -> tuple[Path, dict] | None:
@@ -107,7 +173,7 @@ def from_table(table: dict, path: Path, known_codes: set[str] | None = None) -> 
                 raise bad(f"format {table['format']!r}: choose from {', '.join(FORMATS)}")
             s.format = table["format"]
         if "fail-on" in table:
-            s.fail_on = Severity.parse(str(table["fail-on"]))
+            s.fail_on, s.fail_never = parse_fail_on(str(table["fail-on"]))
         if "ignore" in table:
             s.ignore = codes("ignore")
         if "select" in table:
@@ -120,6 +186,11 @@ def from_table(table: dict, path: Path, known_codes: set[str] | None = None) -> 
                 raise bad(f"severity: unknown rule code(s) {', '.join(sorted(set(s.severity) - known_codes))}")
         if "config" in table:
             s.config = (path.parent / str(table["config"])).resolve()
+        if "exclude" in table:
+            value = table["exclude"]
+            if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+                raise bad("exclude must be a list of path patterns")
+            s.exclude = list(value)
         if "use-apachectl" in table:
             s.use_apachectl = bool(table["use-apachectl"])
     except ValueError as exc:

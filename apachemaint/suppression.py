@@ -1,19 +1,28 @@
-"""Inline suppression: ``# apachemaint: disable=AM005,AM011`` (or ``disable=all``).
+"""Inline suppression: ``# apachemaint: disable=AM005,AM011`` (or ``disable=all``), and
+``# apachemaint: disable-file=AM014`` for the whole file.
 
 httpd allows no comment after a directive on the same line (``#`` there is data, and would
 break the directive), so the comment stands on its own line and covers the line below it:
 a directive, or a whole section when that line opens one, a ``<VirtualHost>`` included.
+``disable-file`` covers every line of its file wherever it stands (as ruff's and
+yamllint's do), so it can sit at the top with the file's other comments.  A code that is
+no rule is itself a finding (AM018): a misspelt code would silently suppress nothing.
 """
 from __future__ import annotations
 
 import re
 
 from .findings import Finding
-from .reader import Blank, Comment, ConfigFile, Node, Section
+from .reader import Blank, Comment, ConfigFile, Node, Section, walk
 
-_DISABLE = re.compile(r"^#\s*apachemaint:\s*disable\s*=\s*([A-Za-z0-9_,\s]+)$")
+_DISABLE = re.compile(r"^#\s*apachemaint:\s*disable(-file)?\s*=\s*([A-Za-z0-9_,\s]+)$")
 
 Span = tuple[int, int, frozenset[str]]  # first line, last line, codes ("ALL" for every code)
+WHOLE_FILE = (0, 1 << 62)
+
+
+def _codes(text: str) -> list[str]:
+    return [c.strip().upper() for c in text.split(",") if c.strip()]
 
 
 def spans(cf: ConfigFile) -> list[Span]:
@@ -26,9 +35,10 @@ def spans(cf: ConfigFile) -> list[Span]:
         for node in nodes:
             if isinstance(node, Comment):
                 m = _DISABLE.match(node.text)
-                if m:
-                    codes = frozenset(c.strip().upper() for c in m.group(1).split(",") if c.strip())
-                    pending = (pending or frozenset()) | codes
+                if m and m.group(1):
+                    out.append((*WHOLE_FILE, frozenset(_codes(m.group(2)))))
+                elif m:
+                    pending = (pending or frozenset()) | frozenset(_codes(m.group(2)))
                 continue
             if isinstance(node, Blank):
                 continue
@@ -39,6 +49,19 @@ def spans(cf: ConfigFile) -> list[Span]:
                 visit(node.children)
 
     visit(cf.children)
+    return out
+
+
+def named(cf: ConfigFile) -> list[tuple[int, str]]:
+    """Every ``(line, code)`` a disable comment of the file names, in file order."""
+    if "apachemaint:" not in cf.text:
+        return []
+    out = []
+    for node in walk(cf.children):
+        if isinstance(node, Comment):
+            m = _DISABLE.match(node.text)
+            if m:
+                out.extend((node.line, code) for code in _codes(m.group(2)))
     return out
 
 
