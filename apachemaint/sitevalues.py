@@ -153,7 +153,7 @@ def variables(o: SiteOptions) -> dict:
         raise InvalidOption("--www needs --server-name with the bare name (example.com, not www.example.com)")
     for name in ("cert", "key", "hsts", "redirect_http", "letsencrypt"):
         if getattr(o, name) and not o.tls:
-            raise InvalidOption(f"{FLAGS[name]} needs --tls")
+            raise InvalidOption(f"{({**FLAGS, **FRAME_FLAGS})[name]} needs --tls")
     http_port, https_port = port("--http-port", o.http_port), port("--https-port", o.https_port)
     if o.redirect_http and http_port == https_port:
         raise InvalidOption("--redirect-http needs --http-port and --https-port to differ")
