@@ -148,7 +148,8 @@ def test_www_names_the_serving_host_and_the_one_that_redirects():
                                                   redirect_http=True)).text
     http, serving, redirect = re.findall(r"<VirtualHost [^>]+>\n(.*?)</VirtualHost>", to_www, re.DOTALL)
     assert "ServerName www.shop.example.com\n" in serving and "# BEGIN apachemaint" in serving
-    assert "ServerName shop.example.com\n" in redirect and "Redirect permanent / https://www.shop.example.com/" in redirect
+    assert "ServerName shop.example.com\n" in redirect
+    assert "Redirect permanent / https://www.shop.example.com/" in redirect
     assert "ServerAlias shop.example.com\n" in http and "https://www.shop.example.com/" in http
 
 
