@@ -214,7 +214,8 @@ def render(kind: str, opts: SiteOptions, templates_dir: Path | None = None) -> S
                "modules": modules, "maintenance_block": block.render(options, INDENT, INDENT).removesuffix("\n")}
     text = _render_template(tpl, context, templates_dir)
     _verify(tpl, text)
-    return Site(tpl, opts, values["server_name"], modules, text)
+    # The name as typed: with --www the serving name may be www.NAME, but the site is NAME.
+    return Site(tpl, opts, opts.server_name, modules, text)
 
 
 def _render_template(tpl: Template, context: dict, templates_dir: Path | None) -> str:

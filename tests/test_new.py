@@ -422,6 +422,21 @@ def test_enable_writes_sites_available_and_links_it(tmp_path):
 
 
 @pytest.mark.apache
+def test_enable_names_the_site_by_the_bare_name_with_www_and_listen(tmp_path):
+    tree = _debian_tree(tmp_path, "etc-apache2")
+    result = apachemaint("new", "static", "--server-name", "app.example.com", "--docroot", "/srv/app",
+                         "--www", "redirect-to-www", "--listen", "127.0.40.4:8080", "--http2",
+                         "--security-headers", "--enable", "--config", tree / "apache2.conf",
+                         state=tmp_path / "state")
+    assert result.returncode == 0, result.stderr
+    link = tree / "sites-enabled" / "app.example.com.conf"
+    assert os.readlink(link) == "../sites-available/app.example.com.conf"
+    text = link.read_text()
+    assert "<VirtualHost 127.0.40.4:8080>\n" in text and "ServerName www.app.example.com\n" in text
+    assert f"config test of {tree / 'apache2.conf'}: Syntax OK" in result.stdout
+
+
+@pytest.mark.apache
 def test_enable_takes_the_site_away_when_the_server_rejects_it(tmp_path):
     tree = _debian_tree(tmp_path, "etc-apache2-no-rewrite")
     before = sorted(p.name for p in (tree / "sites-enabled").iterdir())
