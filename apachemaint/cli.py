@@ -542,6 +542,21 @@ def new(
         "--redirect-http", help="Also a :80 vhost that only redirects to https (with --tls).")] = False,
     http_port: Annotated[int, typer.Option(help="Port of the plain-http vhost.")] = 80,
     https_port: Annotated[int, typer.Option(help="Port of the TLS vhost.")] = 443,
+    listen: Annotated[Optional[str], typer.Option(
+        help="ADDR:PORT of the serving vhost (127.0.0.2:8080, [::1]:8443, *:8080); "
+             "default *:--http-port, or *:--https-port with --tls.")] = None,
+    letsencrypt: Annotated[bool, typer.Option(
+        "--letsencrypt", help="With --tls: certbot's /etc/letsencrypt/live/SERVER_NAME/fullchain.pem "
+                              "and privkey.pem instead of --cert/--key.")] = False,
+    http2: Annotated[bool, typer.Option(
+        "--http2", help="Protocols h2 (h2c without --tls) http/1.1, where mod_http2 is loaded.")] = False,
+    security_headers: Annotated[bool, typer.Option(
+        "--security-headers", help="X-Content-Type-Options, X-Frame-Options, Referrer-Policy.")] = False,
+    www: Annotated[Optional[str], typer.Option(
+        help="redirect-to-bare: www.SERVER_NAME redirects to SERVER_NAME; redirect-to-www: the "
+             "other way round (a redirect-only vhost beside the serving one).")] = None,
+    websocket: Annotated[Optional[list[str]], typer.Option(
+        "--websocket", help="proxy: URL path proxied as a websocket (upgrade=websocket; repeatable).")] = None,
     page: PageOpt = None,
     allow_path: AllowPathOpt = None,
     allow_ip: AllowIpOpt = None,
@@ -578,6 +593,8 @@ def new(
                        backend=backend, app_root=app_root, wsgi_script=wsgi_script, venv=venv,
                        static_paths=_tuple(static_path), tls=tls, cert=cert, key=key, hsts=hsts,
                        redirect_http=redirect_http, http_port=http_port, https_port=https_port,
+                       listen=listen, letsencrypt=letsencrypt, http2=http2,
+                       security_headers=security_headers, www=www, websocket=tuple(websocket or ()),
                        block=BlockOptions().merged(**given))
     site = generate.build(kind, opts, templates, test=not no_configtest)
     if enable:

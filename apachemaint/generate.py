@@ -60,7 +60,14 @@ VARIABLES = {
     "tls, cert, key": "with --tls the vhost is on https_port with this certificate and key (--cert, --key)",
     "hsts": "send Strict-Transport-Security (--hsts, opt-in)",
     "redirect_http, https_url": "add a :http_port vhost that only redirects to https_url (--redirect-http)",
-    "address, port, http_port, https_port": "the vhost's address (*) and port (--http-port 80, --https-port 443)",
+    "address, port, http_port, https_port": "the serving vhost's address and port (--listen ADDR:PORT; "
+                                            "default * and --http-port 80, or --https-port 443 with --tls)",
+    "site_url": "the serving vhost's own URL (scheme, name, port when not the scheme's own)",
+    "http2": "Protocols h2 (h2c without TLS) http/1.1 inside <IfModule http2_module> (--http2)",
+    "security_headers": "X-Content-Type-Options, X-Frame-Options, Referrer-Policy (--security-headers)",
+    "letsencrypt": "cert and key are certbot's live/SERVER_NAME files (--letsencrypt)",
+    "www, www_other": "--www redirect-to-bare|redirect-to-www, and the name that only redirects",
+    "websocket": "proxy: URL paths proxied with upgrade=websocket (--websocket, repeatable)",
     "maintenance_block": "the managed block, indented 4 spaces, no final newline: put it on a line "
                          "of its own right after the serving vhost's <VirtualHost> line",
     "kind, summary, version, modules": "the template's name and header, apachemaint's version, "
@@ -198,7 +205,7 @@ def render(kind: str, opts: SiteOptions, templates_dir: Path | None = None) -> S
         if not values.get(name):
             raise InvalidOption(f"new {kind} needs {FLAGS[name]}")
     modules = BLOCK_MODULES + tpl.modules + (("ssl",) if opts.tls or values["backend_tls"] else ()) \
-        + (("alias",) if opts.redirect_http else ())
+        + (("alias",) if opts.redirect_http or opts.www else ())
     modules = tuple(dict.fromkeys(modules))
     options = opts.block
     if values.get("docroot"):  # as patch would place it: out of a deploy release (location.choose)
@@ -207,7 +214,8 @@ def render(kind: str, opts: SiteOptions, templates_dir: Path | None = None) -> S
                "modules": modules, "maintenance_block": block.render(options, INDENT, INDENT).removesuffix("\n")}
     text = _render_template(tpl, context, templates_dir)
     _verify(tpl, text)
-    return Site(tpl, opts, values["server_name"], modules, text)
+    # The name as typed: with --www the serving name may be www.NAME, but the site is NAME.
+    return Site(tpl, opts, opts.server_name, modules, text)
 
 
 def _render_template(tpl: Template, context: dict, templates_dir: Path | None) -> str:

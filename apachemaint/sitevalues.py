@@ -26,8 +26,13 @@ FLAGS = {
     "server_name": "--server-name", "aliases": "--alias", "docroot": "--docroot",
     "backend": "--backend", "app_root": "--app-root", "wsgi_script": "--wsgi-script",
     "venv": "--venv", "static_paths": "--static-path", "tls": "--tls", "cert": "--cert",
-    "key": "--key", "hsts": "--hsts", "redirect_http": "--redirect-http",
+    "key": "--key", "hsts": "--hsts", "redirect_http": "--redirect-http", "http2": "--http2",
+    "security_headers": "--security-headers", "www": "--www", "websocket": "--websocket",
 }
+# Options of the frame itself (address, port, certificate paths): every template has them.
+FRAME_FLAGS = {"listen": "--listen", "letsencrypt": "--letsencrypt"}
+WWW_CHOICES = ("redirect-to-bare", "redirect-to-www")
+LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,12 @@ class SiteOptions:
     key: str | None = None
     hsts: bool = False
     redirect_http: bool = False
+    listen: str | None = None  # ADDR:PORT of the serving vhost; None: *:http_port or *:https_port
+    http2: bool = False
+    security_headers: bool = False
+    letsencrypt: bool = False
+    www: str | None = None  # one of WWW_CHOICES
+    websocket: tuple[str, ...] = ()
     http_port: int = 80
     https_port: int = 443
     block: BlockOptions = field(default_factory=BlockOptions)
@@ -74,6 +85,25 @@ def port(flag: str, value: int) -> int:
     if not isinstance(value, int) or not 0 < value < 65536:
         raise InvalidOption(f"{flag} {value!r}: a port between 1 and 65535")
     return value
+
+
+def listen_on(value: str) -> tuple[str, int]:
+    """``--listen ADDR:PORT``: an IPv4 address, a [bracketed] IPv6 one or *, and a port."""
+    bad = InvalidOption(f"--listen {value!r}: ADDR:PORT with ADDR an IPv4 address, [IPv6] or *")
+    addr, sep, port_ = value.rpartition(":")
+    if not sep or not port_.isdigit() or len(port_) > 5:
+        raise bad
+    if addr.startswith("[") and addr.endswith("]"):
+        try:
+            addr = f"[{ipaddress.IPv6Address(addr[1:-1])}]"
+        except ValueError:
+            raise bad from None
+    elif addr != "*":
+        try:
+            addr = str(ipaddress.IPv4Address(addr))
+        except ValueError:
+            raise bad from None
+    return addr, port("--listen", int(port_))
 
 
 def backend_url(value: str) -> tuple[str, str, bool]:
@@ -111,15 +141,41 @@ def backend_url(value: str) -> tuple[str, str, bool]:
 
 def variables(o: SiteOptions) -> dict:
     """The template variables these options give; None, () or False where not given."""
-    if o.tls and not (o.cert and o.key):
-        raise InvalidOption("--tls needs --cert FILE and --key FILE")
-    for name in ("cert", "key", "hsts", "redirect_http"):
+    if o.letsencrypt and (o.cert or o.key):
+        raise InvalidOption("--letsencrypt and --cert/--key exclude each other")
+    if o.letsencrypt and not o.server_name:
+        raise InvalidOption("--letsencrypt needs --server-name: it names the certificate's folder")
+    if o.tls and not (o.cert and o.key) and not o.letsencrypt:
+        raise InvalidOption("--tls needs --cert FILE and --key FILE, or --letsencrypt")
+    if o.www is not None and o.www not in WWW_CHOICES:
+        raise InvalidOption(f"--www {o.www!r}: one of {', '.join(WWW_CHOICES)}")
+    if o.www and (not o.server_name or o.server_name.startswith("www.")):
+        raise InvalidOption("--www needs --server-name with the bare name (example.com, not www.example.com)")
+    for name in ("cert", "key", "hsts", "redirect_http", "letsencrypt"):
         if getattr(o, name) and not o.tls:
-            raise InvalidOption(f"{FLAGS[name]} needs --tls")
+            raise InvalidOption(f"{({**FLAGS, **FRAME_FLAGS})[name]} needs --tls")
     http_port, https_port = port("--http-port", o.http_port), port("--https-port", o.https_port)
     if o.redirect_http and http_port == https_port:
         raise InvalidOption("--redirect-http needs --http-port and --https-port to differ")
     server_name = host_name("--server-name", o.server_name) if o.server_name else ""
+    address, serving_port = "*", (https_port if o.tls else http_port)
+    if o.listen:
+        address, serving_port = listen_on(o.listen)
+    if o.redirect_http and serving_port == http_port:
+        raise InvalidOption("--redirect-http needs the TLS vhost on another port than --http-port")
+    # --server-name is the bare name; --www picks which of it and www.NAME serves.
+    other_name = None
+    if o.www:
+        bare, www = server_name, f"www.{server_name}"
+        server_name, other_name = (bare, www) if o.www == "redirect-to-bare" else (www, bare)
+    cert, key = (abs_path("--cert", o.cert) if o.cert else None), (abs_path("--key", o.key) if o.key else None)
+    if o.letsencrypt:
+        # certbot's own layout: live/NAME holds links to the newest files, so renewals need no edit.
+        live = f"{LETSENCRYPT_LIVE}/{o.server_name}"
+        cert, key = f"{live}/fullchain.pem", f"{live}/privkey.pem"
+    scheme = "https" if o.tls else "http"
+    default_port = 443 if o.tls else 80
+    site_url = f"{scheme}://{server_name}" + (f":{serving_port}" if serving_port != default_port else "")
     app_root = abs_path("--app-root", o.app_root) if o.app_root else None
     wsgi_script = wsgi_dir = wsgi_file = None
     if o.wsgi_script:
@@ -139,18 +195,25 @@ def variables(o: SiteOptions) -> dict:
     backend_tls = False
     if o.backend:
         backend, backend_reverse, backend_tls = backend_url(o.backend)
-    https_url = f"https://{server_name}" + (f":{https_port}" if https_port != 443 else "")
+    https_url = f"https://{server_name}" + (f":{serving_port}" if serving_port != 443 else "")
     return {
         "server_name": server_name,
         "aliases": tuple(host_name("--alias", a, wildcard=True) for a in o.aliases),
-        "address": "*",
-        "port": https_port if o.tls else http_port,
+        "address": address,
+        "port": serving_port,
+        "site_url": site_url,
+        "www": o.www,
+        "www_other": other_name,
+        "http2": o.http2,
+        "security_headers": o.security_headers,
+        "letsencrypt": o.letsencrypt,
+        "websocket": tuple(url_path("--websocket", p) for p in o.websocket),
         "http_port": http_port,
         "https_port": https_port,
         "https_url": https_url,
         "tls": o.tls,
-        "cert": abs_path("--cert", o.cert) if o.cert else None,
-        "key": abs_path("--key", o.key) if o.key else None,
+        "cert": cert,
+        "key": key,
         "hsts": o.hsts,
         "redirect_http": o.redirect_http,
         "docroot": docroot,

@@ -12,7 +12,7 @@ import pytest
 from corpus import FIXTURES
 from run_cli import apachemaint
 
-from apachemaint import block, generate, location, reader
+from apachemaint import block, generate, location, reader, sitevalues
 from apachemaint import patch as patching
 from apachemaint.block import BlockOptions, State
 from apachemaint.check import check_files
@@ -52,6 +52,24 @@ CASES = {
                                      docroot="/srv/api/static-root", static_paths=("/static", "/media"),
                                      tls=True, **TLS_FILES, redirect_http=True)),
 }
+
+# Every option of issue 19 on every kind it applies to: plain (--listen, --http2, the headers,
+# --www one way) and TLS (--letsencrypt, --www the other way, with the :80 redirect).
+_KIND_BASE = {
+    "static": dict(server_name="docs.example.com", docroot="/srv/docs/current"),
+    "proxy": dict(SHOP),
+    "passenger": dict(server_name="shop.example.com", app_root="/srv/shop/current"),
+    "wsgi": dict(server_name="api.example.com", wsgi_script="/srv/api/current/wsgi.py", venv="/srv/api/venv"),
+}
+for _kind, _base in _KIND_BASE.items():
+    CASES[f"{_kind}-listen-h2-headers-www"] = (_kind, SiteOptions(
+        **_base, listen="127.0.0.2:8080", http2=True, security_headers=True, www="redirect-to-bare"))
+    CASES[f"{_kind}-letsencrypt-www"] = (_kind, SiteOptions(
+        **_base, tls=True, letsencrypt=True, hsts=True, redirect_http=True, http2=True,
+        security_headers=True, www="redirect-to-www", listen="[::1]:8443"))
+CASES["proxy-websocket"] = ("proxy", SiteOptions(**SHOP, websocket=("/cable", "/ws/live")))
+CASES["proxy-websocket-unix"] = ("proxy", SiteOptions(server_name="shop.example.com", docroot="/srv/shop/public",
+                                                      backend="unix:/run/puma/shop.sock", websocket=("/cable",)))
 
 
 def _block_given(o: BlockOptions) -> dict:
@@ -96,8 +114,9 @@ def test_check_finds_nothing_to_report(name, tmp_path):
     conf.write_text(generate.render(kind, opts).text)
     findings = check_files([conf])
     assert all(f.severity == Severity.INFO for f in findings), findings
-    # Only the redirect vhost is reported, as not applicable.
-    assert len(findings) == (1 if opts.redirect_http else 0)
+    # Only the redirect vhosts are reported, as not applicable.
+    assert len(findings) == (1 if opts.redirect_http else 0) + (1 if opts.www else 0)
+    assert all(f.code == "AM010" for f in findings)
 
 
 def test_the_block_comes_first_and_the_redirect_vhost_carries_none():
@@ -110,6 +129,46 @@ def test_the_block_comes_first_and_the_redirect_vhost_carries_none():
     assert "ProxyPass /assets !\n    ProxyPass /packs !\n    ProxyPass / http://127.0.0.1:3000/\n" in text
     assert 'RequestHeader set X-Forwarded-Proto "https"' in text
     assert "Strict-Transport-Security" in text and "+TLSv1.3" in text
+
+
+def test_listen_places_the_serving_vhost_and_the_redirect_on_that_address():
+    text = generate.render("proxy", SiteOptions(**SHOP, listen="[0::1]:8443", tls=True, **TLS_FILES,
+                                                redirect_http=True)).text
+    assert "<VirtualHost [::1]:8443>" in text and "<VirtualHost [::1]:80>" in text
+    assert "Redirect permanent / https://shop.example.com:8443/" in text
+    assert "<VirtualHost 127.0.0.2:8080>" in generate.render("proxy", SiteOptions(**SHOP, listen="127.0.0.2:8080")).text
+
+
+def test_www_names_the_serving_host_and_the_one_that_redirects():
+    to_bare = generate.render("proxy", SiteOptions(**SHOP, www="redirect-to-bare")).text
+    serving, redirect = re.findall(r"<VirtualHost [^>]+>\n(.*?)</VirtualHost>", to_bare, re.DOTALL)
+    assert "ServerName shop.example.com\n" in serving and "ProxyPass / " in serving
+    assert redirect == "    ServerName www.shop.example.com\n    Redirect permanent / http://shop.example.com/\n"
+    to_www = generate.render("proxy", SiteOptions(**SHOP, www="redirect-to-www", tls=True, **TLS_FILES,
+                                                  redirect_http=True)).text
+    http, serving, redirect = re.findall(r"<VirtualHost [^>]+>\n(.*?)</VirtualHost>", to_www, re.DOTALL)
+    assert "ServerName www.shop.example.com\n" in serving and "# BEGIN apachemaint" in serving
+    assert "ServerName shop.example.com\n" in redirect
+    assert "Redirect permanent / https://www.shop.example.com/" in redirect
+    assert "ServerAlias shop.example.com\n" in http and "https://www.shop.example.com/" in http
+
+
+def test_letsencrypt_http2_headers_and_websocket_lines():
+    text = generate.render("static", SiteOptions(server_name="docs.example.com", docroot="/srv/docs", tls=True,
+                                                 letsencrypt=True, http2=True, security_headers=True)).text
+    assert "SSLCertificateFile /etc/letsencrypt/live/docs.example.com/fullchain.pem\n" in text
+    assert "SSLCertificateKeyFile /etc/letsencrypt/live/docs.example.com/privkey.pem\n" in text
+    assert "<IfModule http2_module>\n        Protocols h2 http/1.1\n    </IfModule>" in text
+    assert 'X-Content-Type-Options "nosniff"' in text and "Referrer-Policy" in text
+    plain = generate.render("static", SiteOptions(server_name="docs.example.com", docroot="/srv/docs", http2=True))
+    assert "Protocols h2c http/1.1" in plain.text and "http2" not in plain.modules
+    assert "X-Frame-Options" not in plain.text
+    ws = generate.render(*CASES["proxy-websocket-unix"]).text
+    # Before the catch-all ProxyPass /, which would otherwise take the path first.
+    assert ("ProxyPass /cable unix:/run/puma/shop.sock|http://localhost/cable upgrade=websocket\n"
+            "    ProxyPass / unix:") in ws
+    with pytest.raises(InvalidOption, match="does not use --websocket"):
+        generate.render("static", SiteOptions(server_name="a.test", docroot="/srv/a", websocket=("/ws",)))
 
 
 def test_hsts_is_opt_in():
@@ -161,6 +220,17 @@ BAD = [
     ("redirect without tls", dict(redirect_http=True), "--tls"),
     ("same ports", dict(tls=True, **TLS_FILES, redirect_http=True, http_port=443), "--redirect-http"),
     ("quote in cert", dict(tls=True, cert='/etc/ssl/c".pem', key="/etc/ssl/k.pem"), "--cert"),
+    ("listen without port", dict(listen="127.0.0.2"), "--listen"),
+    ("listen host name", dict(listen="localhost:8080"), "--listen"),
+    ("listen bad ipv6", dict(listen="[::g]:8080"), "--listen"),
+    ("listen newline", dict(listen="127.0.0.2:80\nListen 1"), "--listen"),
+    ("listen port", dict(listen="127.0.0.2:0"), "--listen"),
+    ("listen same as redirect", dict(tls=True, **TLS_FILES, redirect_http=True, listen="*:80"), "--redirect-http"),
+    ("www choice", dict(www="both"), "--www"),
+    ("www on a www name", dict(server_name="www.shop.example.com", www="redirect-to-bare"), "--www"),
+    ("letsencrypt and cert", dict(tls=True, letsencrypt=True, **TLS_FILES), "--letsencrypt"),
+    ("letsencrypt without tls", dict(letsencrypt=True), "--tls"),
+    ("websocket path", dict(websocket=("/ca ble",)), "--websocket"),
 ]
 
 
@@ -277,9 +347,16 @@ def require_modules(names) -> None:
 
 @pytest.mark.apache
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_apache_accepts_every_kind_with_just_the_modules_it_names(name, tls_files):
+def test_apache_accepts_every_kind_with_just_the_modules_it_names(name, tls_files, monkeypatch):
     kind, opts = CASES[name]
-    if opts.tls:
+    if opts.letsencrypt:
+        # certbot's layout, in a folder of the test's own.
+        live = Path(tls_files["cert"]).parent / "live"
+        (live / opts.server_name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(tls_files["cert"], live / opts.server_name / "fullchain.pem")
+        shutil.copy(tls_files["key"], live / opts.server_name / "privkey.pem")
+        monkeypatch.setattr(sitevalues, "LETSENCRYPT_LIVE", str(live))
+    elif opts.tls:
         opts = SiteOptions(**{**opts.__dict__, **tls_files})
     site = generate.render(kind, opts)
     require_modules(site.modules)
@@ -342,6 +419,21 @@ def test_enable_writes_sites_available_and_links_it(tmp_path):
     again = apachemaint("new", "proxy", "--server-name", "app.example.com", "--docroot", "/srv/app/public",
                         "--backend", "http://127.0.0.1:3000", "--enable", "--config", tree / "apache2.conf")
     assert again.returncode == 2 and "exists; not overwritten" in again.stderr
+
+
+@pytest.mark.apache
+def test_enable_names_the_site_by_the_bare_name_with_www_and_listen(tmp_path):
+    tree = _debian_tree(tmp_path, "etc-apache2")
+    result = apachemaint("new", "static", "--server-name", "app.example.com", "--docroot", "/srv/app",
+                         "--www", "redirect-to-www", "--listen", "127.0.40.4:8080", "--http2",
+                         "--security-headers", "--enable", "--config", tree / "apache2.conf",
+                         state=tmp_path / "state")
+    assert result.returncode == 0, result.stderr
+    link = tree / "sites-enabled" / "app.example.com.conf"
+    assert os.readlink(link) == "../sites-available/app.example.com.conf"
+    text = link.read_text()
+    assert "<VirtualHost 127.0.40.4:8080>\n" in text and "ServerName www.app.example.com\n" in text
+    assert f"config test of {tree / 'apache2.conf'}: Syntax OK" in result.stdout
 
 
 @pytest.mark.apache

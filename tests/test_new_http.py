@@ -247,3 +247,149 @@ def test_static_site(apache_factory, served_tmp_path):
     assert fetch("/assets/app.css").status == 200
     page_off(docroot)
     assert fetch("/").text == "home\n"
+
+
+def test_listen_is_where_the_vhost_answers(apache_factory, served_tmp_path):
+    # Addresses of this suite's own (the brief's 127.0.40.x), so suites side by side do not meet.
+    docroot = public_dir(served_tmp_path / "docs")
+    port, other = free_port("127.0.40.2"), free_port()
+    conf, modules = generate_to(served_tmp_path, "static", SiteOptions(
+        server_name="docs.test", docroot=str(docroot), listen=f"127.0.40.2:{port}"))
+    apache = apache_factory([conf], port=port, host="127.0.40.2", modules=DEFAULT_MODULES + modules,
+                            extra_config=f"Listen 127.0.0.1:{other}")
+    assert get(apache.url("/"), headers={"Host": "docs.test"}).text == "home\n"
+    # The same server on another address: the vhost is not there, the main server answers.
+    elsewhere = get(f"http://127.0.0.1:{other}/", headers={"Host": "docs.test"})
+    assert elsewhere.text != "home\n"
+
+
+@pytest.mark.parametrize("www, serving, redirecting", [
+    ("redirect-to-www", "www.docs.test", "docs.test"),
+    ("redirect-to-bare", "docs.test", "www.docs.test"),
+])
+def test_www_redirects_and_down_takes_the_serving_host_down(www, serving, redirecting, apache_factory,
+                                                            served_tmp_path):
+    from run_cli import apachemaint
+
+    docroot = public_dir(served_tmp_path / "docs")
+    port = free_port("127.0.40.3")
+    conf, modules = generate_to(served_tmp_path, "static", SiteOptions(
+        server_name="docs.test", docroot=str(docroot), listen=f"127.0.40.3:{port}", www=www))
+    apache = apache_factory([conf], port=port, host="127.0.40.3", modules=DEFAULT_MODULES + modules)
+
+    def fetch(host, path="/index.html"):
+        return get(apache.url(path), headers={"Host": f"{host}:{port}"})
+
+    assert fetch(serving).text == "home\n"
+    moved = fetch(redirecting, "/a/b?c=1")
+    assert (moved.status, moved.headers["Location"]) == (301, f"http://{serving}:{port}/a/b?c=1")
+    state = served_tmp_path / "state"
+    result = apachemaint("down", "--docroot", docroot, state=state)
+    assert result.returncode == 0, result.stderr
+    assert fetch(serving).status == 503
+    assert fetch(redirecting).status == 301  # the redirect vhost has no block and needs none
+    assert apachemaint("up", "--docroot", docroot, state=state).returncode == 0
+    assert fetch(serving).text == "home\n"
+
+
+def _ws_accept(key: str) -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+
+
+def _ws_frame(payload: bytes, mask: bool) -> bytes:
+    import os
+
+    head = bytes([0x81, (0x80 if mask else 0) | len(payload)])  # one text frame, < 126 bytes
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def _ws_read(sock) -> bytes:
+    def exactly(n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed mid-frame")
+            data += chunk
+        return data
+
+    first, second = exactly(2)
+    length = second & 0x7F
+    key = exactly(4) if second & 0x80 else None
+    payload = exactly(length)
+    return bytes(b ^ key[i % 4] for i, b in enumerate(payload)) if key else payload
+
+
+def _ws_echo_backend():
+    """A websocket echo server of the stdlib: answers the upgrade, then echoes frames with the path."""
+    import socketserver
+    import threading
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = self.request.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            lines = data.split(b"\r\n\r\n")[0].decode().split("\r\n")
+            path = lines[0].split()[1]
+            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+            if headers.get("upgrade", "").lower() != "websocket":
+                self.request.sendall(b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.request.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                  "Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                                  f"{_ws_accept(headers['sec-websocket-key'])}\r\n\r\n").encode())
+            try:
+                while True:
+                    self.request.sendall(_ws_frame(f"{path}:".encode() + _ws_read(self.request), mask=False))
+            except (ConnectionError, OSError, ValueError):
+                return
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_the_websocket_route_proxies_a_websocket(apache_factory, served_tmp_path):
+    import base64
+    import os
+    import socket
+
+    server = _ws_echo_backend()
+    try:
+        docroot = public_dir(served_tmp_path / "chat" / "public")
+        port = free_port()
+        conf, modules = generate_to(served_tmp_path, "proxy", SiteOptions(
+            server_name="chat.test", docroot=str(docroot), backend=f"http://127.0.0.1:{server.server_address[1]}",
+            websocket=("/cable",), http_port=port))
+        apache = apache_factory([conf], port=port, modules=DEFAULT_MODULES + modules)
+        key = base64.b64encode(os.urandom(16)).decode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall((f"GET /cable HTTP/1.1\r\nHost: chat.test\r\nUpgrade: websocket\r\n"
+                          f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                          "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += sock.recv(1)
+            assert head.startswith(b"HTTP/1.1 101"), head
+            assert f"Sec-WebSocket-Accept: {_ws_accept(key)}".lower().encode() in head.lower()
+            for text in (b"hello", b"again"):
+                sock.sendall(_ws_frame(text, mask=True))
+                assert _ws_read(sock) == b"/cable:" + text
+        # Without the route the catch-all ProxyPass does not upgrade: the backend sees plain HTTP.
+        plain = get(apache.url("/other"), headers={"Host": "chat.test", "Upgrade": "websocket",
+                                                   "Connection": "Upgrade"})
+        assert plain.status == 426
+    finally:
+        server.shutdown()
+        server.server_close()
