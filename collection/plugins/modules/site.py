@@ -51,7 +51,7 @@ options:
         changed; end it (O(state=up)) or change the reason to publish a new page.
     type: path
   bypass:
-    description: Make a bypass token for this window (always a change: every token is new). It is in RV(stdout).
+    description: Make a bypass token for this window (always a change, since every token is new). It is in RV(stdout).
     type: bool
     default: false
   verify:
