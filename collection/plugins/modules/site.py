@@ -1,10 +1,6 @@
 #!/usr/bin/python
 # MIT License (see the apachemaint repository)
 """apachemaint.apache.site: a vhost's maintenance window (and its managed block) as desired state."""
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 ---
 module: site
@@ -126,10 +122,11 @@ ansible_facts:
   type: dict
 """
 
-import json
-import os
+# Ansible reads the docs above without importing; its convention puts the imports after them.
+import json  # noqa: E402
+import os  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 PAGE_LIMIT = 1 << 20  # what diff mode shows of a page; more is not a maintenance page
 
@@ -143,7 +140,7 @@ class Cli:
         argv = self.base + list(args)
         rc, out, err = self.module.run_command(argv)
         if rc not in ok:
-            self.module.fail_json(msg="apachemaint %s failed (exit %d): %s" % (args[0], rc, (err or out).strip()),
+            self.module.fail_json(msg=f"apachemaint {args[0]} failed (exit {rc}): {(err or out).strip()}",
                                   rc=rc, stdout=out, stderr=err, cmd=argv)
         return rc, out
 
@@ -165,7 +162,7 @@ def status(cli, target):
     try:
         states = json.loads(out)
     except ValueError:
-        cli.module.fail_json(msg="apachemaint status --json printed no JSON: %s" % out[:200])
+        cli.module.fail_json(msg=f"apachemaint status --json printed no JSON: {out[:200]}")
     return states
 
 
@@ -184,8 +181,10 @@ def read_page(path):
 
 
 def same_window(states, reason, until):
-    return all(s["maintenance"] and (s.get("reason") or "") == reason and (s.get("until") or "") == until
-               for s in as_list(states))
+    # until_given is the end as asked ("30m"); `until` is the end worked out from it, which a re-run
+    # asking "30m" again would never match. A re-run keeps the window: it does not push the end back.
+    return all(s["maintenance"] and (s.get("reason") or "") == reason
+               and (s.get("until_given", s.get("until")) or "") == until for s in as_list(states))
 
 
 def down_args(params):
@@ -240,7 +239,7 @@ def block(module, cli):
     p = module.params
     files = p["vhosts"] or ([p["vhost"]] if p["vhost"] else [])
     if not files:
-        module.fail_json(msg="state=%s needs vhosts (or vhost)" % p["state"])
+        module.fail_json(msg=f"state={p['state']} needs vhosts (or vhost)")
     command = "patch" if p["state"] == "patched" else "unpatch"
     if command == "unpatch" and not cli.has("unpatch"):
         module.fail_json(msg="state=unpatched needs `apachemaint unpatch`, which the apachemaint on this host "
