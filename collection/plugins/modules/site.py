@@ -9,8 +9,9 @@ version_added: "0.1.0"
 description:
   - Runs the apachemaint CLI on the target to open or end a maintenance window (O(state=down), O(state=up)),
     or to add or remove the managed maintenance block of vhost files (O(state=patched), O(state=unpatched)).
-  - Idempotent. A second O(state=down) with the same O(reason) and O(until) reports no change; a different
-    reason or end updates the open window (its start time is kept).
+  - Idempotent. A second O(state=down) with the same O(reason) and O(until) reports no change (a relative
+    O(until) such as V(30m) is compared as given, so a re-run does not push the end back); a different
+    reason or end renders the page again.
   - Check mode predicts the change; diff mode shows the page change (down, up) or the vhost change (patched).
   - The status after the run (what C(apachemaint status --json) says) is returned as the fact C(apachemaint).
   - apachemaint must be installed on the target (see O(apachemaint)); this collection does not install it.
