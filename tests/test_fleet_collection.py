@@ -171,14 +171,15 @@ def test_unpatched_fails_cleanly_without_apachemaint_unpatch(site, fleet):
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def test_collection_passes_ansible_lint_production_profile(tmp_path):
+@pytest.mark.parametrize("tree", [COLLECTION, REPO / "contrib" / "ansible"], ids=["collection", "role"])
+def test_ansible_lint_production_profile_passes(tmp_path, tree):
     lint = shutil.which("ansible-lint", path=os.path.dirname(sys.executable)) or shutil.which("ansible-lint")
     if lint is None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but ansible-lint is not installed (pip install ansible-lint)", pytrace=False)
         pytest.skip("ansible-lint not installed (pip install ansible-lint)")
-    work = tmp_path / "collection"
-    shutil.copytree(COLLECTION, work)
+    work = tmp_path / tree.name
+    shutil.copytree(tree, work)
     done = run_tool([lint, "--profile", "production", "--offline", "."], cwd=work,
                     env={"ANSIBLE_HOME": str(tmp_path / "home"), "NO_COLOR": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
