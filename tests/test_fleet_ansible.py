@@ -193,3 +193,16 @@ def test_readme_migrate_line_runs_a_shell_command_line_and_brings_the_fleet_up(a
     assert done.returncode == 0, output(done)
     assert (tmp_path / "seen").read_text() == "503 503 503"
     assert [get(s.url("/")).status for s in fleet.servers] == [200] * 3
+
+
+def test_down_again_with_the_same_window_changes_nothing_and_another_reason_does(ansible, fleet):
+    first = ansible.playbook("down.yml", REASON="database upgrade", UNTIL="30m")
+    assert first.returncode == 0 and all(r["changed"] == 1 for r in first.recap.values()), output(first)
+    pages = {s.name: s.page.read_bytes() for s in fleet.servers}
+    again = ansible.playbook("down.yml", REASON="database upgrade", UNTIL="30m")
+    assert again.returncode == 0 and all(r["changed"] == 0 for r in again.recap.values()), again.stdout
+    assert {s.name: s.page.read_bytes() for s in fleet.servers} == pages, "the page was left alone"
+    other = ansible.playbook("down.yml", REASON="disk swap", UNTIL="30m")
+    assert other.returncode == 0 and all(r["changed"] == 1 for r in other.recap.values()), other.stdout
+    assert all(b"disk swap" in get(s.url("/")).body for s in fleet.servers)
+    assert ansible.playbook("up.yml").returncode == 0
