@@ -134,6 +134,9 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
             plans.append(_stage(site, staged, html, page.render_json(reason, parsed, retry, since=now), retry,
                                 {"since": now.isoformat(timespec="seconds"), "reason": reason,
                                  "until": parsed.text if parsed else None,
+                                 # As asked ("30m"): how a deploy tool tells its own window from
+                                 # a new one, since `until` is already the end it worked out.
+                                 "until_given": parsed and until.strip(),
                                  "until_iso": parsed.at.isoformat() if parsed and parsed.at else None,
                                  "retry_after": retry, "by": _who()},
                                 result.token))
@@ -231,7 +234,7 @@ class Status:
         d = {"page": str(self.target.page), "source": self.target.source, "maintenance": self.down,
              "patched": self.target.patched}
         if self.record:
-            d.update({k: self.record.get(k) for k in ("since", "reason", "until", "by")})
+            d.update({k: self.record.get(k) for k in ("since", "reason", "until", "until_given", "by")})
             if self.record.get("until_iso"):
                 left = datetime.fromisoformat(self.record["until_iso"]) - now
                 d["seconds_left"] = max(0, int(left.total_seconds()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 
 import pytest
 from fleet_hosts import CONTRIB, Fleet, break_docroot, fleet_root, require_root, require_tool, run_tool, wait_for
@@ -158,3 +159,50 @@ def test_migrate_playbook_keeps_the_fleet_down_while_the_migration_runs(ansible,
     if exit_code:
         assert "migration failed (exit 1)" in done.stdout and "maintenance kept on" in done.stdout
         assert all(r["failed"] == 1 for r in done.recap.values()), done.stdout
+
+
+def readme_playbook_lines() -> dict[str, list[str]]:
+    """The README's `ansible-playbook` lines, split as a shell splits them (comments dropped)."""
+    text = (CONTRIB.parent / "README.md").read_text()
+    lines = [shlex.split(line, comments=True) for line in text.splitlines()
+             if line.startswith("ansible-playbook -i inventory ")]
+    return {argv[3]: argv[4:] for argv in lines}
+
+
+def test_readme_down_line_publishes_the_whole_reason(ansible, fleet):
+    extra = readme_playbook_lines()["down.yml"]
+    down = ansible.playbook("down.yml", *extra)
+    assert down.returncode == 0, output(down)
+    for server in fleet.servers:
+        assert b"database upgrade" in get(server.url("/")).body, server.name
+    status = ansible.playbook("status.yml")
+    assert status.stdout.count("(database upgrade)") == 3, status.stdout
+    assert ansible.playbook("up.yml").returncode == 0
+
+
+def test_readme_migrate_line_runs_a_shell_command_line_and_brings_the_fleet_up(ansible, fleet, tmp_path):
+    (tmp_path / "probe.py").write_text(PROBE)
+    extra = readme_playbook_lines()["migrate.yml"]
+    # The README's quoting, with this machine's migration in place of rails.
+    (key, value), = (a.split("=", 1) for a in extra if a.startswith("migrate_command="))
+    assert value.startswith('"cd ') and " && " in value, value
+    urls = " ".join(s.url("/") for s in fleet.servers)
+    command = f'migrate_command="cd {tmp_path} && {fleet.python} probe.py seen 0 {urls}"'
+    done = ansible.playbook("migrate.yml", *(command if a.startswith("migrate_command=") else a for a in extra),
+                            REASON="migrating")
+    assert done.returncode == 0, output(done)
+    assert (tmp_path / "seen").read_text() == "503 503 503"
+    assert [get(s.url("/")).status for s in fleet.servers] == [200] * 3
+
+
+def test_down_again_with_the_same_window_changes_nothing_and_another_reason_does(ansible, fleet):
+    first = ansible.playbook("down.yml", REASON="database upgrade", UNTIL="30m")
+    assert first.returncode == 0 and all(r["changed"] == 1 for r in first.recap.values()), output(first)
+    pages = {s.name: s.page.read_bytes() for s in fleet.servers}
+    again = ansible.playbook("down.yml", REASON="database upgrade", UNTIL="30m")
+    assert again.returncode == 0 and all(r["changed"] == 0 for r in again.recap.values()), again.stdout
+    assert {s.name: s.page.read_bytes() for s in fleet.servers} == pages, "the page was left alone"
+    other = ansible.playbook("down.yml", REASON="disk swap", UNTIL="30m")
+    assert other.returncode == 0 and all(r["changed"] == 1 for r in other.recap.values()), other.stdout
+    assert all(b"disk swap" in get(s.url("/")).body for s in fleet.servers)
+    assert ansible.playbook("up.yml").returncode == 0
