@@ -46,6 +46,9 @@ module Capistrano
       def each_server(hosts = servers, &block)
         failures = {}
         lock = Mutex.new
+        # The hosts a block was given carry their SSH connection, which Capistrano's `on`
+        # cannot copy (Marshal): act on the configured servers of the same names instead.
+        hosts = servers.select { |s| hosts.any? { |h| h.matches?(s) } }
         return failures if hosts.empty?
 
         on hosts, in: :parallel do |host|
@@ -75,6 +78,7 @@ module Capistrano
         if setting(host, :apachemaint_verify) && !url
           args << "--verify"
           (config = setting(host, :apachemaint_verify_config)) && args.push("--config", config.to_s)
+          (connect = setting(host, :apachemaint_verify_connect)) && args.push("--connect", connect.to_s)
         end
         args
       end
