@@ -13,7 +13,7 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 2.5"
   spec.files = Dir["lib/**/*.{rb,rake}"] + %w[README.md LICENSE]
   spec.require_paths = ["lib"]
-  # A floor only: the gem works with the Capistrano a distribution ships (Debian 12: 3.17),
-  # and an upper pin would force a download where rubygems.org is out of reach.
-  spec.add_runtime_dependency "capistrano", ">= 3.0"
+  # Any Capistrano 3: the gem works with the Capistrano a distribution ships (Debian 12: 3.17),
+  # and a tighter pin would force a download where rubygems.org is out of reach.
+  spec.add_runtime_dependency "capistrano", "~> 3.0"
 end
