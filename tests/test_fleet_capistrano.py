@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fleet_hosts import REPO, Fleet, break_docroot, fleet_root, require_root, require_tool, run_tool
+from fleet_hosts import REPO, Fleet, break_docroot, fleet_root, require_root, require_tool, run_tool, wait_for
 from http_client import get
 from run_cli import apachemaint as apachemaint_cli
 
@@ -174,6 +174,46 @@ def test_down_status_up_on_every_server_verified(project, fleet):
     assert done.returncode == 0, done.stdout + done.stderr
     assert_all_up(fleet)
     assert all(f"{s.address}: 1 up, 0 still down" in done.stdout for s in fleet.servers), done.stdout
+
+
+def reload_with(server, vhost: bytes, answers_while_page_in_place: int) -> None:
+    """Serve `vhost` instead; graceful reload is asynchronous, so wait until a page put in
+    place by hand gets the answer only the new config gives."""
+    server.vhost.write_bytes(vhost)
+    server.page.parent.mkdir(exist_ok=True)
+    server.page.write_text("by hand\n")
+    reload = subprocess.run(server.reload_command, capture_output=True, text=True, timeout=60)
+    assert reload.returncode == 0, reload.stderr
+    assert wait_for(lambda: get(server.url("/")).status == answers_while_page_in_place, timeout=10.0)
+    server.page.unlink()
+
+
+@pytest.fixture
+def unpatched(fleet, project):
+    """The second server's vhost without the maintenance block: down writes a page nobody serves."""
+    server = fleet.servers[1]
+    patched = server.vhost.read_bytes()
+    plain = (f"<VirtualHost *:{server.apache.port}>\n    ServerName {server.name}\n"
+             f'    DocumentRoot "{server.docroot}"\n    <Directory "{server.docroot}">\n'
+             "        Require all granted\n    </Directory>\n</VirtualHost>\n")
+    reload_with(server, plain.encode(), 200)
+    yield server
+    reload_with(server, patched, 503)
+
+
+def test_verify_is_on_by_default_and_fails_down_on_an_unpatched_vhost(project, fleet, unpatched):
+    done = cap(project, "apachemaint:down", REASON="upgrade")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and f"apachemaint down failed on {unpatched.address}" in out, out
+    # The server's page is where no vhost looks: verify says so instead of "maintenance on".
+    assert f"{unpatched.address}: " in out and "no vhost of this server serves that page" in out, out
+    assert get(unpatched.url("/")).status == 200
+    # Turned off, the same run "succeeds" although that server still answers 200.
+    with open(project / "config" / "deploy.rb", "a") as f:
+        f.write("set :apachemaint_verify, false\n")
+    done = cap(project, "apachemaint:down", REASON="upgrade")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert get(unpatched.url("/")).status == 200
 
 
 def test_maintenance_template_path_is_the_page(project, fleet):
