@@ -156,6 +156,16 @@ def test_the_installed_gem_has_the_tasks_named_for_what_they_do(project, gem_hom
     assert "maintenance:enable in capistrano-maintenance" in listed.stdout
 
 
+def test_the_old_contrib_file_is_a_pointer_that_loads_the_gem(project):
+    """A Capfile that still imports contrib/capistrano/apachemaint.rake gets the gem's tasks."""
+    shutil.copy(REPO / "contrib" / "capistrano" / "apachemaint.rake", project / "lib" / "capistrano" / "tasks")
+    capfile = project / "Capfile"
+    capfile.write_text(capfile.read_text().replace('require "capistrano/apachemaint"\n', ""))
+    listed = cap(project, "-T")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "cap apachemaint:down " in listed.stdout and "apachemaint:disable" not in listed.stdout
+
+
 def test_down_status_up_on_every_server_verified(project, fleet):
     done = cap(project, "apachemaint:down", REASON="database upgrade", UNTIL="30m")
     assert done.returncode == 0, done.stdout + done.stderr
