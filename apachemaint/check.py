@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import reader, server, suppression, vhosts
+from . import layouts, reader, server, suppression, vhosts
 from .errors import ApacheMaintError
 from .findings import Finding, RuleInfo, Severity
 from .reader import ConfigFile, Section
@@ -109,7 +109,7 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
         layout = server.installed_layout()
         if layout is None:
             raise ApacheMaintError(
-                "no server config found at " + ", ".join(str(lay.main) for lay in server.LAYOUTS)
+                "no server config found at " + ", ".join(str(lay.main) for lay in layouts.LAYOUTS)
                 + "; name vhost files or --config MAIN")
         main = layout.main
     count = checked = 0
