@@ -226,3 +226,29 @@ def for_config(main: Path, at: Path | None = None) -> Layout | None:
 
 def _ids(rel: dict[str, str]) -> tuple[str, list[str]]:
     return rel.get("ID", "").lower(), rel.get("ID_LIKE", "").lower().split()
+
+
+def how_enabled(lay: Layout) -> str:
+    """In words: where a new site goes and what switches it on."""
+    if not lay.sites:
+        return "no sites folder"
+    if lay.enable_by == "link":
+        return f"{lay.sites}/ + a link in {lay.enabled}/"
+    if lay.enable_by == "include":
+        return f"{lay.sites}/ + an Include line in {lay.main.name}"
+    return f"{lay.sites}/ (read whole)"
+
+
+def listing(at: Path | None = None) -> str:
+    """Every record, one line each, the recognised one marked ``*``; its paths as seen from ``at``."""
+    here = recognise(at)
+    rows = [("", "NAME", "PLATFORM", "MAIN CONFIG", "SITES", "BINARY", "USER", "CONFIG TEST")]
+    for lay in LAYOUTS:
+        mark = "*" if here is not None and here.name == lay.name else ""
+        rows.append((mark, lay.name, lay.title, str(lay.main), how_enabled(lay), lay.binary,
+                     f"{lay.run_user}:{lay.run_group}", " ".join(lay.configtest)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+    found = (f"recognised: {here.name} ({here.main})" if here is not None
+             else "recognised: none (no known main config found)")
+    return "\n".join(lines) + "\n" + found + "\n"

@@ -136,3 +136,20 @@ def test_the_debian_record_against_the_real_apache2(tmp_path):
     assert f"config test of {lay.main}" in done.stdout and "Syntax OK" in done.stdout
     ok, out = server.load(lay.main, lay).configtest()
     assert ok, out
+
+
+@pytest.mark.parametrize("platform", ["debian", "suse", "arch", "homebrew-intel"])
+def test_the_layouts_command_marks_the_recognised_one(tmp_path, platform):
+    root = layout_root(tmp_path, platform)
+    done = apachemaint("layouts", env={"APACHEMAINT_ROOT": str(root)})
+    assert done.returncode == 0, done.stderr
+    marked = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("*")]
+    assert marked == [platform]
+    assert {line.split()[0] for line in done.stdout.splitlines()[1:-1] if not line.startswith("*")} == \
+        {lay.name for lay in layouts.LAYOUTS} - {platform}
+
+
+def test_the_layouts_command_on_a_machine_without_apache(tmp_path):
+    done = apachemaint("layouts", env={"APACHEMAINT_ROOT": str(tmp_path)})
+    assert done.returncode == 0 and "recognised: none" in done.stdout
+    assert not [line for line in done.stdout.splitlines() if line.startswith("*")]
