@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import reader, server, suppression, vhosts
+from . import layouts, reader, server, suppression, vhosts
 from .errors import ApacheMaintError
 from .exclude import Excludes
 from .findings import Finding, RuleInfo, Severity
@@ -125,7 +125,7 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
         layout = server.installed_layout()
         if layout is None:
             raise ApacheMaintError(
-                "no server config found at " + ", ".join(str(lay.main) for lay in server.LAYOUTS)
+                "no server config found at " + ", ".join(str(lay.main) for lay in layouts.LAYOUTS)
                 + "; name vhost files or --config MAIN")
         main = layout.main
     count = checked = 0

@@ -99,7 +99,8 @@ def patch(
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; exit 1 if any file would change.")] = False,
     config: Annotated[Optional[Path], typer.Option(
-        help="Main server config to test after patching (default: detect Debian/RHEL/httpd layouts).")] = None,
+        help="Main server config to test after patching (default: the installed one of each known platform; "
+             "apachemaint layouts lists them).")] = None,
     no_configtest: Annotated[bool, typer.Option(
         "--no-configtest", help="Do not run Apache's config test after patching.")] = False,
     site_pages: Annotated[Optional[str], typer.Option(
@@ -515,6 +516,15 @@ def restore(
         print(f"{path}: restored")
 
 
+@app.command(name="layouts")
+@reports_errors
+def layouts_() -> None:
+    """List the platform layouts apachemaint knows; * marks the one this machine is."""
+    from . import layouts
+
+    sys.stdout.write(layouts.listing())
+
+
 @app.command()
 @reports_errors
 def new(
@@ -568,9 +578,11 @@ def new(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to FILE, not stdout.")] = None,
     enable: Annotated[bool, typer.Option(
         "--enable", help="Write into the server's sites folder and switch the site on "
-                         "(Debian: sites-available + a link in sites-enabled).")] = False,
+                         "the platform's way (Debian: sites-available + a link in sites-enabled; "
+                         "RHEL: conf.d/; see apachemaint layouts).")] = False,
     config: Annotated[Optional[Path], typer.Option(
-        help="With --enable: the main server config (default: the installed Debian/RHEL one).")] = None,
+        help="With --enable: the main server config (default: the recognised platform's; "
+             "see apachemaint layouts).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing file (a checkpoint keeps the old one).")] = False,
     no_configtest: Annotated[bool, typer.Option(
         "--no-configtest", help="Do not run apache2 -t on the result.")] = False,

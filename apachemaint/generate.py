@@ -23,11 +23,11 @@ import re
 import shutil
 import tempfile
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import __version__, block, checkpoint, httpd, location, reader, server, vhosts
+from . import __version__, block, checkpoint, httpd, layouts, location, reader, server, vhosts
 from .errors import ApacheMaintError, ConfigTestFailed, InvalidOption, UnsafeWrite
 from .findings import Severity
 from .safewrite import write_atomic
@@ -316,51 +316,57 @@ class Enabled:
     main: Path
     checkpoint: Path | None
     tested: str
+    layout: str = ""
+    enabled_by: str = ""
 
 
-# Where each layout (server.LAYOUTS, by name) keeps sites, relative to its ServerRoot: the
-# folder a new site goes to, and the folder where a relative link to it switches it on
-# (Debian's a2ensite), or None where the server loads every file of the first folder.
-SITES = {"debian": ("sites-available", "sites-enabled"), "rhel": ("conf.d", None)}
-
-
-def layout_for(config: Path | None) -> server.Layout:
+def layout_for(config: Path | None) -> layouts.Layout:
     """The installed layout, or the one ``config`` (a main server config) is laid out as."""
     if config is None:
-        for layout in server.LAYOUTS:
-            if layout.main.is_file():
-                return layout
-        raise ApacheMaintError("no installed Apache server config found; give --config MAIN or write "
-                               "the vhost with -o FILE")
+        layout = layouts.recognise()
+        if layout is None:
+            raise ApacheMaintError("no installed Apache server config found; give --config MAIN or write "
+                                   "the vhost with -o FILE")
+        return layout
     main = Path(config).absolute()
-    for layout in server.LAYOUTS:
-        rel = layout.main.relative_to(layout.server_root).parts
-        if main.parts[-len(rel):] == rel and layout.name in SITES:
-            root = Path(*main.parts[:-len(rel)])
-            if (root / SITES[layout.name][0]).is_dir():
-                return replace(layout, main=main, server_root=root)
-    raise ApacheMaintError("not laid out like Debian (sites-available/) or RHEL (conf.d/); write the "
-                           "vhost with -o FILE and include it yourself", main)
+    layout = layouts.for_config(main)
+    if layout is None:
+        raise ApacheMaintError("not laid out like any known platform (apachemaint layouts lists them); "
+                               "write the vhost with -o FILE and include it yourself", main)
+    return layout
+
+
+def _include_line(layout: layouts.Layout, path: Path) -> str:
+    return f"Include {path}"
 
 
 def enable(site: Site, *, config: Path | None = None, force: bool = False, test: bool = True) -> Enabled:
-    """Write the vhost where the server's layout keeps sites and switch it on (Debian: a relative
-    link in sites-enabled).  The server's config test runs before and after; a failure after
-    takes the new file and link away again."""
+    """Write the vhost where the server's layout keeps sites and switch it on by the platform's
+    mechanism (layouts.ENABLE_BY: Debian's relative link in sites-enabled; a file in a folder the
+    server loads whole, RHEL's conf.d; or an Include line for it added to the main config).  The
+    server's config test runs before and after; a failure after takes every change away again."""
     if not site.server_name:
         raise InvalidOption("--enable needs --server-name: it names the site's file")
     layout = layout_for(config)
-    if layout.name not in SITES:
-        raise ApacheMaintError(f"the {layout.name} layout has no folder for sites; write the vhost "
+    sites = layout.sites_folder()
+    if sites is None or not sites.parent.is_dir():
+        raise ApacheMaintError(f"the {layout.name} layout has no folder for sites here; write the vhost "
                                "with -o FILE and include it yourself", layout.main)
-    available, enabled = SITES[layout.name]
     name = f"{site.server_name}.conf"
-    path = layout.server_root / available / name
-    link = layout.server_root / enabled / name if enabled else None
+    path = sites / name
+    enabled = layout.enabled_folder() if layout.enable_by == "link" else None
+    link = enabled / name if enabled else None
     target = os.path.relpath(path, link.parent) if link else ""
     old = _refuse_existing(path, force)
     if link and (link.exists() or link.is_symlink()) and not (link.is_symlink() and os.readlink(link) == target):
         raise UnsafeWrite(f"exists and is not a link to {target}; left alone", link)
+    main_old = main_new = None
+    if layout.enable_by == "include":
+        main_old = _refuse_existing(layout.main, True)
+        line = _include_line(layout, path)
+        if line not in main_old.decode(errors="replace").splitlines():
+            main_new = main_old + (b"" if main_old.endswith(b"\n") or not main_old else b"\n") + \
+                f"# added by apachemaint new --enable\n{line}\n".encode()
     srv = server.load(layout.main, layout) if test else None
     if srv:
         ok, out = srv.configtest()
@@ -368,15 +374,24 @@ def enable(site: Site, *, config: Path | None = None, force: bool = False, test:
             raise ConfigTestFailed("the server config fails its test before any change; fix that first "
                                    f"or use --no-configtest: {httpd.explain(out)}", layout.main)
     new = site.text.encode()
-    saved = checkpoint.create([checkpoint.Change(path, old, new)]) if old is not None else None
-    made_link = False
+    changes = [checkpoint.Change(path, old, new)] if old is not None else []
+    if main_new is not None:
+        changes.append(checkpoint.Change(layout.main, main_old, main_new))
+    saved = checkpoint.create(changes) if changes else None
+    made_link = made_folder = False
+    if not sites.is_dir():  # Arch, Homebrew, the httpd image ship no such folder: the first site makes it
+        sites.mkdir(mode=0o755)
+        made_folder = True
     write_atomic(path, new)
     try:
         if link and not link.is_symlink():
             _symlink(target, link)
             made_link = True
+        if main_new is not None:
+            write_atomic(layout.main, main_new)
         tested = "not config-tested"
         if srv:
+            srv = server.load(layout.main, layout)
             ok, out = srv.configtest()
             if not ok:
                 raise ConfigTestFailed(f"Apache rejects the server config with the new site, which was "
@@ -386,14 +401,18 @@ def enable(site: Site, *, config: Path | None = None, force: bool = False, test:
     except ApacheMaintError:
         if made_link:
             link.unlink()
+        if main_new is not None:
+            write_atomic(layout.main, main_old)
         if old is None:
             path.unlink()
+            if made_folder:
+                sites.rmdir()
         else:
             write_atomic(path, old)
         if saved:
             shutil.rmtree(saved, ignore_errors=True)
         raise
-    return Enabled(path, link, layout.main, saved, tested)
+    return Enabled(path, link, layout.main, saved, tested, layout.name, layout.enable_by)
 
 
 def _symlink(target: str, link: Path) -> None:

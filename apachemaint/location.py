@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import block, reader, server, vhosts
+from . import block, layouts, reader, server, vhosts
 from .block import BlockOptions, Legacy
 from .errors import ApacheMaintError, InvalidOption
 from .reader import CONDITIONALS, ConfigFile, Directive, Section
@@ -269,7 +269,7 @@ def for_docroot(docroot: str, page: str = block.DEFAULT_PAGE) -> str:
 def site_pages() -> str:
     """The folder under which vhosts without a DocumentRoot get their page folders, as the
     installed platform's layout says (Debian's when none is installed)."""
-    lay = server.installed_layout() or server.LAYOUTS[0]
+    lay = server.installed_layout() or layouts.LAYOUTS[0]
     return str(lay.site_pages)
 
 

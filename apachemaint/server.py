@@ -1,7 +1,7 @@
 """Whole server configs: where distributions keep them, which files they include, which
 modules they load, and how to ask that server whether its config is valid.
 
-Layouts are records of data, not branches: adding a distribution is adding a row.
+Where each platform keeps its config is in ``layouts`` (records of data, one per platform).
 Loading reads every file once, in httpd's order, evaluating ``<IfModule>``/``<IfDefine>``
 against what has been loaded and defined so far, as httpd does while it reads.
 """
@@ -16,40 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import reader
+from . import layouts, reader
 from .conditions import holds, module_key
 from .errors import ApacheMaintError, ConfigSyntaxError
+from .layouts import DEBIAN_BUILTIN, Layout
 from .reader import ConfigFile, Directive, Section
 
 if TYPE_CHECKING:
     from .forked import Partner
-
-# Compiled into Debian's apache2 (`apache2 -l`); LoadModule on them is an error there.
-DEBIAN_BUILTIN = frozenset({"core", "so", "watchdog", "http_core", "http", "log_config", "logio",
-                            "version", "unixd"})
-MINIMAL_BUILTIN = frozenset({"core", "so", "http_core", "http"})
-
-
-@dataclass(frozen=True)
-class Layout:
-    name: str
-    main: Path  # the file httpd is started with
-    server_root: Path
-    envvars: str | None = None  # a shell file of APACHE_* variables next to main (Debian)
-    builtin_modules: frozenset[str] = MINIMAL_BUILTIN
-    # Beside the platform's web root, not in it: where a vhost without a DocumentRoot gets
-    # its page, in a folder named after its ServerName (see location.own_page).
-    site_pages: Path = Path("/var/www/apachemaint")
-
-
-LAYOUTS = (
-    Layout("debian", Path("/etc/apache2/apache2.conf"), Path("/etc/apache2"), envvars="envvars",
-           builtin_modules=DEBIAN_BUILTIN),
-    Layout("rhel", Path("/etc/httpd/conf/httpd.conf"), Path("/etc/httpd")),
-    Layout("httpd-image", Path("/usr/local/apache2/conf/httpd.conf"), Path("/usr/local/apache2"),
-           site_pages=Path("/usr/local/apache2/apachemaint")),
-)
-
 
 @dataclass
 class Server:
@@ -451,9 +425,11 @@ def _matching_files(folder: str, pattern: str) -> list[str] | str:
 def detect(paths: list[Path], parsed: dict[str, ConfigFile] | None = None) -> dict[Path, Server]:
     """The installed server config that includes each path, for the paths that have one."""
     found: dict[Path, Server] = {}
-    for layout in LAYOUTS:
-        if not layout.main.is_file():
+    mains: set[Path] = set()
+    for layout, _score in layouts.candidates():
+        if layout.main in mains:  # records that share a main path (SUSE, Gentoo, Alpine): read once
             continue
+        mains.add(layout.main)
         server = load(layout.main, layout, parsed=parsed)
         for p in paths:
             if p not in found and server.includes(p):
@@ -462,8 +438,8 @@ def detect(paths: list[Path], parsed: dict[str, ConfigFile] | None = None) -> di
 
 
 def installed_layout() -> Layout | None:
-    """The first layout whose main config exists on this machine."""
-    return next((lay for lay in LAYOUTS if lay.main.is_file()), None)
+    """The platform this machine is (see layouts.recognise), with its paths as seen from here."""
+    return layouts.recognise()
 
 
 # --- asking httpd ------------------------------------------------------------------------

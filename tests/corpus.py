@@ -3,6 +3,7 @@ shared corpus of real-world configs when it is present (it is in CI, not in a us
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -45,3 +46,23 @@ def debian_tree(dest: Path, variant: str = "etc-apache2") -> Path:
     tree = dest / variant
     shutil.copytree(FIXTURES / "debian" / variant, tree, symlinks=True)
     return tree
+
+
+def layout_root(dest: Path, platform: str) -> Path:
+    """A private copy of fixtures/layouts/PLATFORM, a machine's ``/`` in miniature, for
+    APACHEMAINT_ROOT.  The configs in it name absolute paths as that platform does; here
+    the ones under the platform's config folder and ServerRoot are moved under the copy,
+    as a chroot would see them, so following their Includes reads the copy."""
+    from apachemaint import layouts
+
+    root = dest / platform
+    shutil.copytree(FIXTURES / "layouts" / platform, root, symlinks=True)
+    record = layouts.by_name(platform)
+    prefixes = sorted({str(record.base), str(record.server_root)}, key=len, reverse=True)
+    moved = re.compile(r'(?<=[\s"])(?:' + "|".join(map(re.escape, prefixes)) + r')(?=[/"\s])')
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.suffix in (".conf", ".include"):
+            text = path.read_text()
+            text = moved.sub(lambda m: str(root) + m.group(0), text)
+            path.write_text(text)
+    return root

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 from corpus import FIXTURES, ROOT, debian_tree
 
-from apachemaint import block, check, server
+from apachemaint import block, check, layouts, server
 from apachemaint.block import BlockOptions
 from apachemaint.findings import Finding, Severity, github, text
 
@@ -312,13 +312,14 @@ Define PROD
 
 
 def test_no_argument_checks_the_installed_layout(tmp_path, monkeypatch):
-    tree = debian_tree(tmp_path)
-    layout = server.Layout("test", tree / "apache2.conf", tree, envvars="envvars",
-                           builtin_modules=server.DEBIAN_BUILTIN)
-    monkeypatch.setattr(server, "LAYOUTS", (layout,))
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/os-release").write_text("ID=debian\n")
+    shutil.copytree(debian_tree(tmp_path), root / "etc/apache2", symlinks=True)
+    monkeypatch.setenv("APACHEMAINT_ROOT", str(root))
     found = check.check_server()
     assert {Path(f.file).name for f in found} == {"000-default.conf", "shop.example.com.conf"}
-    monkeypatch.setattr(server, "LAYOUTS", ())
+    monkeypatch.setenv("APACHEMAINT_ROOT", str(tmp_path / "empty"))
     with pytest.raises(Exception, match="no server config found"):
         check.check_server()
 
@@ -326,8 +327,8 @@ def test_no_argument_checks_the_installed_layout(tmp_path, monkeypatch):
 @pytest.mark.apache
 def test_use_apachectl_agrees_with_reading_the_includes(tmp_path):
     tree = debian_tree(tmp_path, "etc-apache2-no-rewrite")
-    ours = server.load(tree / "apache2.conf", server.LAYOUTS[0])
-    asked = server.load(tree / "apache2.conf", server.LAYOUTS[0], use_apachectl=True)
+    ours = server.load(tree / "apache2.conf", layouts.LAYOUTS[0])
+    asked = server.load(tree / "apache2.conf", layouts.LAYOUTS[0], use_apachectl=True)
     assert asked.modules == ours.modules
     assert set(asked.configs) == {str(Path(p)) for p in ours.configs}
     assert check.check_server(tree / "apache2.conf", use_apachectl=True) == check.check_server(tree / "apache2.conf")

@@ -19,8 +19,8 @@ from apachemaint import patch as patching
 from apachemaint.block import BlockOptions
 from apachemaint.check import check_config, check_files
 from apachemaint.errors import ApacheMaintError
+from apachemaint.layouts import DEBIAN_BUILTIN
 from apachemaint.rules import ServerContext
-from apachemaint.server import DEBIAN_BUILTIN
 
 BLOCK = block.render(BlockOptions(), indent="    ")
 
@@ -138,11 +138,12 @@ def test_the_site_pages_folder_is_the_layouts(tmp_path):
     cf = reader.read(conf)
     vh = vhosts.find(cf)[0]
     assert location.own_page(vh) == f"{location.site_pages()}/site.test/maintenance.html"
-    from apachemaint import server
+    from apachemaint import layouts
 
-    assert {lay.name: str(lay.site_pages) for lay in server.LAYOUTS} == {
-        "debian": "/var/www/apachemaint", "rhel": "/var/www/apachemaint",
-        "httpd-image": "/usr/local/apache2/apachemaint"}
+    pages = {lay.name: str(lay.site_pages) for lay in layouts.LAYOUTS}
+    assert pages["debian"] == pages["rhel"] == "/var/www/apachemaint"
+    assert pages["httpd-image"] == "/usr/local/apache2/apachemaint"
+    assert pages["homebrew-arm"] == "/opt/homebrew/var/www/apachemaint"
 
 
 # --- item 6: Capistrano-style releases ----------------------------------------------------------

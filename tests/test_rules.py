@@ -14,9 +14,9 @@ from apachemaint import block, reader
 from apachemaint.block import BlockOptions
 from apachemaint.check import check_config, find_vhosts
 from apachemaint.findings import Severity
+from apachemaint.layouts import DEBIAN_BUILTIN
 from apachemaint.rules import REGISTRY, UNKNOWN, ServerContext, VHostContext
 from apachemaint.rules.scope import rule_flags
-from apachemaint.server import DEBIAN_BUILTIN
 
 RULES = FIXTURES / "rules"
 _MODULES = re.compile(r"^# fixture-modules:(.*)$", re.MULTILINE)
