@@ -248,14 +248,26 @@ def up(docroot: Docroot = None, vhost: Vhost = None, verify: VerifyFlag = False,
 @app.command()
 @reports_errors
 def status(docroot: Docroot = None, vhost: Vhost = None,
-           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+           every: Annotated[bool, typer.Option(
+               "--all", help="Every vhost of the server: its block, page, and whether it is down.")] = False,
+           config: Annotated[Optional[Path], typer.Option(
+               "--config", help="For --all: the server's main config. Default: the installed server's.")] = None,
+           ) -> None:
     """Is the site in maintenance? Exit 0 when up, 3 when down, 2 on errors."""
     import json
     from datetime import UTC, datetime
 
     from . import maintenance
+    from .errors import ApacheMaintError
 
     now = datetime.now(UTC)
+    if every:
+        if docroot is not None or vhost is not None:
+            raise ApacheMaintError("--all reads the whole server: give no --docroot or --vhost")
+        _status_all(config, as_json, now)
+    if config is not None:
+        raise ApacheMaintError("--config goes with --all")
     states = [s.as_dict(now) for s in maintenance.status(_targets(docroot, vhost))]
     if as_json:
         print(json.dumps(states if len(states) > 1 else states[0], indent=2))
@@ -271,6 +283,40 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
                 print(f"  vhost {s['source']}: " + ("patched, block current" if s["patched"]
                                                     else "block NOT current (run apachemaint patch)"))
     raise typer.Exit(EXIT_DOWN if any(s["maintenance"] for s in states) else EXIT_OK)
+
+
+def _printable(value) -> str:
+    # A reason or a name is anyone's text: never let it drive the terminal (JSON keeps it whole).
+    return "".join(ch for ch in str(value) if ch.isprintable())
+
+
+def _status_all(config: Optional[Path], as_json: bool, now) -> None:
+    import json
+
+    from . import overview
+
+    sites = overview.sites(config)
+    rows = [s.as_dict(now) for s in sites]
+    down = sum(1 for r in rows if r["maintenance"])
+    if as_json:
+        print(json.dumps({"version": 1, "vhosts": rows}, indent=2))
+    else:
+        for r in rows:
+            names = ",".join(r["names"]) or "(no name)"
+            ports = ",".join("*" if p is None else str(p) for p in r["ports"]) or "-"
+            line = [f"{r['file']}:{r['line']}:", names, f"ports {ports}",
+                    "DOWN" if r["maintenance"] else "up", f"block {r['block']}", f"page {r['page'] or '?'}"]
+            for key in ("since", "until", "by", "reason"):
+                if r.get(key) not in (None, ""):
+                    line.append(f"{key} {r[key]}")
+            if r["detail"]:
+                line.append(f"({r['detail']})")
+            print(_printable(" ".join(line)))
+        count = {b: sum(1 for r in rows if r["block"] == b)
+                 for b in (overview.CURRENT, overview.OUTDATED, overview.MISSING, overview.NOT_APPLICABLE)}
+        print(f"{len(rows)} vhosts: {down} down, {len(rows) - down} up; block "
+              + ", ".join(f"{n} {b}" for b, n in count.items()))
+    raise typer.Exit(EXIT_DOWN if down else EXIT_OK)
 
 
 @app.command()

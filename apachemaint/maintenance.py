@@ -248,7 +248,7 @@ class Status:
         d = {"page": str(self.target.page), "source": self.target.source, "maintenance": self.down,
              "patched": self.target.patched}
         if self.record:
-            d.update({k: self.record.get(k) for k in ("since", "reason", "until", "by")})
+            d.update({k: self.record.get(k) for k in ("since", "reason", "until", "until_iso", "by")})
             if self.record.get("until_iso"):
                 left = datetime.fromisoformat(self.record["until_iso"]) - now
                 d["seconds_left"] = max(0, int(left.total_seconds()))
