@@ -112,7 +112,10 @@ def patch(
     given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after)
     if site_pages is not None and not site_pages.startswith("/"):
         raise InvalidOption(f"--site-pages {site_pages!r}: give an absolute folder")
-    plans = patching.plan_all(files, given, site_pages)
+    progress = _Progress("patching") if sys.stderr.isatty() else None
+    plans = patching.plan_all(files, given, site_pages, progress=progress)
+    if progress:
+        progress.done()  # the line goes before the report is printed to the same terminal
     lines = []
     for p in plans:
         if p.followed_link:
@@ -467,9 +470,10 @@ def check(
 class _Progress:
     """`checking N/M files` on stderr, for runs long enough to need it (stderr is a TTY)."""
 
-    def __init__(self) -> None:
+    def __init__(self, verb: str = "checking") -> None:
         import time
 
+        self._verb = verb
         self._clock = time.monotonic
         self._start = self._last = self._clock()
         self._shown = False
@@ -480,7 +484,7 @@ class _Progress:
             return
         self._last, self._shown = now, True
         of = f"/{total}" if total else ""
-        sys.stderr.write(f"\rchecking {done}{of} files")
+        sys.stderr.write(f"\r{self._verb} {done}{of} files")
         sys.stderr.flush()
 
     def done(self) -> None:
