@@ -213,7 +213,8 @@ def _down(targets, reason, until, template, bypass, verify=False, lang=None, ref
                               lang=lang or "en", refresh=refresh)
     for t in targets:
         capped = ", capped at a year" if result.retry_after >= RETRY_AFTER_MAX else ""
-        print(f"maintenance on: {t.page} (Retry-After {result.retry_after}{capped})")
+        date = "" if result.retry_header == str(result.retry_after) else f", sent as {result.retry_header}"
+        print(f"maintenance on: {t.page} (Retry-After {result.retry_after}{capped}{date})")
     if result.token:
         cookie = targets[0].options.bypass_cookie
         print(f"bypass for this window only: send the cookie {cookie}={result.token}")

@@ -38,8 +38,9 @@ DISARM_GRACE = 1.0  # seconds between lowering the flag and removing the armed c
 class DownResult:
     targets: list[Target]
     html: bytes
-    retry_after: int
+    retry_after: int  # seconds from `down`
     token: str | None = None
+    retry_header: str = ""  # what clients get: those seconds, or the end as an HTTP-date
 
 
 def _who() -> str:
@@ -148,7 +149,10 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
             sites.append(site)
             retry = (parsed.retry_after(now) if parsed else None) or t.options.retry_after
             result.retry_after = retry
-            plans.append(_stage(site, staged, html, page.render_json(reason, parsed, retry, since=now), retry,
+            # The block sends the file's text as it is: a date when the end is a time.
+            header = (parsed.retry_header(now) if parsed else None) or str(retry)
+            result.retry_header = header
+            plans.append(_stage(site, staged, html, page.render_json(reason, parsed, retry, since=now), header,
                                 {"since": now.isoformat(timespec="seconds"), "reason": reason,
                                  "until": parsed.text if parsed else None,
                                  "until_iso": parsed.at.isoformat() if parsed and parsed.at else None,
@@ -169,7 +173,7 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
     return result
 
 
-def _stage(site: _Site, staged: list, html: bytes, twin: bytes, retry: int, record: dict,
+def _stage(site: _Site, staged: list, html: bytes, twin: bytes, retry: str, record: dict,
            token: str | None) -> list[pagedir.Staged]:
     """Write one site's new window to temp files; the order to switch them in: the armed
     copy, twin and Retry-After first, the flag last."""
@@ -188,7 +192,7 @@ def _stage(site: _Site, staged: list, html: bytes, twin: bytes, retry: int, reco
         return staged[-1]
 
     order = [add(st, block.PAGE_COPY, html, 0o644), add(st, block.PAGE_JSON, twin, 0o644),
-             add(st, block.RETRY_AFTER, str(retry).encode(), 0o644)]
+             add(st, block.RETRY_AFTER, retry.encode(), 0o644)]
     if token:
         order.append(add(site.bypass, token, b"", 0o600))
     flag = add(folder, t.page.name, html, 0o644)

@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -50,6 +51,14 @@ class Until:
         if self.at is None:
             return None
         return min(RETRY_AFTER_MAX, max(1, int((self.at - now).total_seconds())))
+
+    def retry_header(self, now: datetime) -> str | None:
+        """Retry-After as an HTTP-date (RFC 9110): unlike seconds counted at `down`, it does
+        not go stale while the page is served; capped at a year from ``now`` as the seconds are."""
+        if self.at is None:
+            return None
+        at = min(self.at, now + timedelta(seconds=RETRY_AFTER_MAX))
+        return format_datetime(at.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
 def parse_until(text: str | None, now: datetime) -> Until | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from importlib import resources
 
@@ -164,6 +165,8 @@ def test_served_page_and_json_agree(apache_factory, backend, served_tmp_path):
     doc, facts = Outline(got.text), json.loads(api.body)
     assert doc.all("html")[0]["lang"] == "de" and "Diese Website wird gerade gewartet: Umzug <DB>." in doc.text
     assert facts["reason"] == "Umzug <DB>" and facts["until"] == doc.all("time")[0]["datetime"] == until.isoformat()
-    assert facts["retry_after"] == int(got.headers["Retry-After"]) == int(api.headers["Retry-After"])
+    assert parsedate_to_datetime(got.headers["Retry-After"]) == until == parsedate_to_datetime(
+        api.headers["Retry-After"])
+    assert 7190 <= facts["retry_after"] <= 7200
     assert facts["status"] == 503 and datetime.fromisoformat(facts["since"]) <= datetime.now(UTC)
     assert len(backend.log) == 0
