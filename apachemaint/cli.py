@@ -159,6 +159,9 @@ Template = Annotated[Optional[Path], typer.Option(help="Your own Jinja2 page tem
 Lang = Annotated[Optional[str], typer.Option(
     envvar="APACHEMAINT_LANG", help="Language of the page: en, de, fr, es, or a .json file of your own "
                                     "with the keys of templates/page/strings/en.json. Default: en.")]
+SiteName = Annotated[Optional[str], typer.Option(
+    "--site-name", help="The site the page names. Default: the vhost's ServerName (with --vhost); "
+                        "none with --docroot.")]
 Refresh = Annotated[bool, typer.Option(
     "--refresh", help="The page reloads itself when --until is reached, then backs off (never a tight loop).")]
 
@@ -205,12 +208,12 @@ def _proved(targets, html, verify, verify_url, config, connect) -> None:
 
 
 def _down(targets, reason, until, template, bypass, verify=False, lang=None, refresh=False, verify_url=None,
-          config=None, connect=None):
+          config=None, connect=None, site_name=None):
     from . import maintenance
     from .block import RETRY_AFTER_MAX
 
     result = maintenance.down(targets, reason=reason or "", until=until, template=template, bypass=bypass,
-                              lang=lang or "en", refresh=refresh)
+                              lang=lang or "en", refresh=refresh, site_name=site_name)
     for t in targets:
         capped = ", capped at a year" if result.retry_after >= RETRY_AFTER_MAX else ""
         date = "" if result.retry_header == str(result.retry_after) else f", sent as {result.retry_header}"
@@ -227,13 +230,13 @@ def _down(targets, reason, until, template, bypass, verify=False, lang=None, ref
 @app.command()
 @reports_errors
 def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, until: Until = None,
-         template: Template = None, lang: Lang = None, refresh: Refresh = False,
+         template: Template = None, lang: Lang = None, refresh: Refresh = False, site_name: SiteName = None,
          bypass: Annotated[bool, typer.Option(help="Make a bypass token for this window and print it.")] = False,
          verify: VerifyFlag = False, verify_url: VerifyUrl = None, config: VerifyConfig = None,
          connect: Connect = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
     _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh, verify_url, config,
-          connect)
+          connect, site_name)
 
 
 @app.command()
@@ -370,6 +373,7 @@ def render(reason: Reason = None, until: Until = None, template: Template = None
 @reports_errors
 def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None,
         until: Until = None, template: Template = None, lang: Lang = None, refresh: Refresh = False,
+        site_name: SiteName = None,
         on_failure: Annotated[str, typer.Option(help="When the command fails: keep the site down, or lift.")] = "keep",
         ) -> None:
     """Down, run a command (after --), up on success; exits with the command's status."""
@@ -377,7 +381,7 @@ def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason
 
     code = maintenance.run(_targets(docroot, vhost), list(ctx.args), on_failure=on_failure,
                            reason=reason or "", until=until, template=template, lang=lang or "en",
-                           refresh=refresh)
+                           refresh=refresh, site_name=site_name)
     if code != 0:
         print(f"command failed with status {code}; maintenance "
               + ("kept on" if on_failure == "keep" else "lifted"), file=sys.stderr)

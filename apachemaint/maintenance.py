@@ -126,10 +126,11 @@ def _check(targets: list[Target]) -> None:
 
 def down(targets: list[Target], *, reason: str = "", until: str | None = None, template: Path | None = None,
          bypass: bool = False, now: datetime | None = None, lang: str = page.DEFAULT_LANG,
-         refresh: bool = False) -> DownResult:
+         refresh: bool = False, site_name: str | None = None) -> DownResult:
     now = now or datetime.now(UTC)
     parsed = page.parse_until(until, now)
-    html = page.render_html(reason, parsed, now, template, lang=lang, refresh=refresh)
+    html = page.render_html(reason, parsed, now, template, lang=lang, refresh=refresh,
+                            site=site_of(targets) if site_name is None else site_name)
     result = DownResult(targets, html, 0)
     for t in targets:
         if bypass and not t.options.bypass_cookie:
@@ -171,6 +172,13 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
         for site in sites:
             site.close()
     return result
+
+
+def site_of(targets: list[Target]) -> str:
+    """The name the page shows: the vhosts' ServerName when they all have the same one (one
+    page is rendered for every target), else none rather than the wrong one."""
+    names = {t.site for t in targets}
+    return (names.pop() or "") if len(names) == 1 else ""
 
 
 def _stage(site: _Site, staged: list, html: bytes, twin: bytes, retry: str, record: dict,

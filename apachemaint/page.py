@@ -114,8 +114,10 @@ def _environment():
 
 
 def render_html(reason: str, until: Until | None, since: datetime, template: Path | None = None,
-                *, lang: str = DEFAULT_LANG, refresh: bool = False) -> bytes:
+                *, lang: str = DEFAULT_LANG, refresh: bool = False, site: str = "") -> bytes:
+    """``site``: the name the page says it is for (none: the page names no site)."""
     reason = utf8(reason, "--reason")
+    site = utf8(site, "--site-name")
     env = _environment()
     words = strings(lang)
     try:
@@ -126,7 +128,7 @@ def render_html(reason: str, until: Until | None, since: datetime, template: Pat
         tpl = env.from_string(source)
         html = tpl.render(reason=reason, until_text=until.text if until else "",
                           until_iso=_iso(until.at) if until and until.at else "",
-                          since_iso=since.isoformat(), lang=words.lang, dir=words.dir,
+                          since_iso=since.isoformat(), site=site, lang=words.lang, dir=words.dir,
                           t=words.say, script_strings=words.for_script(), refresh=refresh,
                           noscript_refresh=_noscript_refresh(until, since))
     except OSError as exc:
