@@ -326,6 +326,28 @@ def _status_all(config: Optional[Path], as_json: bool, now) -> None:
     raise typer.Exit(EXIT_DOWN if down else EXIT_OK)
 
 
+@app.command(name="log")
+@reports_errors
+def log_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The audit log of maintenance windows: who took which pages down or up, when, why, until when."""
+    import json
+
+    from . import audit
+
+    records = audit.read()
+    if as_json:
+        print(json.dumps({"version": 1, "log": str(audit.path()), "events": records}, indent=2))
+        return
+    for r in records:
+        line = [str(r.get("at")), str(r.get("event", "?")).upper(), "by", str(r.get("by")),
+                " ".join(map(str, r.get("pages") or []))]
+        if r.get("until"):
+            line.append(f"until {r['until']}" + (f" ({r['until_iso']})" if r.get("until_iso") else ""))
+        if r.get("reason"):
+            line.append(f"reason {r['reason']}")
+        print(_printable(" ".join(line)))
+
+
 @app.command()
 @reports_errors
 def verify(config: Annotated[Optional[Path], typer.Option(

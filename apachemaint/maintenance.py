@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import block, page, pagedir
+from . import audit, block, page, pagedir
 from .errors import ApacheMaintError
 from .location import Target, from_docroot, from_vhost
 
@@ -159,6 +159,10 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
                                  "until_iso": parsed.at.isoformat() if parsed and parsed.at else None,
                                  "retry_after": retry, "by": _who()},
                                 result.token))
+        audit.append({"event": "down", "at": now.isoformat(timespec="seconds"), "by": _who(), "reason": reason,
+                      "until": parsed.text if parsed else None,
+                      "until_iso": parsed.at.isoformat() if parsed and parsed.at else None,
+                      "pages": [str(t.page) for t in targets]})
         # Everything is written and durable; only now does anything a client sees change.
         for site, order in zip(sites, plans, strict=True):
             for s in order:
@@ -222,6 +226,10 @@ def up(targets: list[Target], *, grace: float = DISARM_GRACE) -> bool:
             site = _open(t, lock=True)
             if site is not None:
                 sites.append(site)
+        on = [str(site.target.page) for site in sites if pagedir.entry(site.folder.fd, site.target.page.name)]
+        if on:
+            audit.append({"event": "up", "at": datetime.now(UTC).isoformat(timespec="seconds"), "by": _who(),
+                          "pages": on})
         was_on = False
         for site in sites:
             was_on |= pagedir.remove(site.folder.fd, site.target.page.name, str(site.target.page))
