@@ -164,19 +164,24 @@ def _private(folder: Path) -> None:
                           "refusing to use it", folder)
 
 
-def checkpoints_root() -> Path:
-    """``state_dir()/checkpoints``, both checked (and made) private; see ``_private``."""
+def private_state(below: str | None = None, what: str = "create a checkpoint") -> Path:
+    """``state_dir()`` (or its folder ``below``), checked (and made) private; see ``_private``."""
     state = state_dir()
     try:
         if not state.parent.is_dir():
             os.makedirs(state.parent, 0o755, exist_ok=True)
-        root = state / "checkpoints"
-        for folder in (state, root):
+        folders = [state] + ([state / below] if below else [])
+        for folder in folders:
             _private(folder)
     except OSError as exc:
-        raise ApacheMaintError(f"cannot create a checkpoint: {exc.strerror} "
+        raise ApacheMaintError(f"cannot {what}: {exc.strerror} "
                                "(set APACHEMAINT_STATE_DIR to a writable folder)", state) from None
-    return root
+    return folders[-1]
+
+
+def checkpoints_root() -> Path:
+    """``state_dir()/checkpoints``, both checked (and made) private; see ``_private``."""
+    return private_state("checkpoints")
 
 
 def _new_folder() -> Path:

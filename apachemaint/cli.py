@@ -115,7 +115,10 @@ def patch(
     given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after)
     if site_pages is not None and not site_pages.startswith("/"):
         raise InvalidOption(f"--site-pages {site_pages!r}: give an absolute folder")
-    plans = patching.plan_all(files, given, site_pages)
+    progress = _Progress("patching") if sys.stderr.isatty() else None
+    plans = patching.plan_all(files, given, site_pages, progress=progress)
+    if progress:
+        progress.done()  # the line goes before the report is printed to the same terminal
     lines = []
     for p in plans:
         if p.followed_link:
@@ -159,6 +162,9 @@ Template = Annotated[Optional[Path], typer.Option(help="Your own Jinja2 page tem
 Lang = Annotated[Optional[str], typer.Option(
     envvar="APACHEMAINT_LANG", help="Language of the page: en, de, fr, es, or a .json file of your own "
                                     "with the keys of templates/page/strings/en.json. Default: en.")]
+SiteName = Annotated[Optional[str], typer.Option(
+    "--site-name", help="The site the page names. Default: the vhost's ServerName (with --vhost); "
+                        "none with --docroot.")]
 Refresh = Annotated[bool, typer.Option(
     "--refresh", help="The page reloads itself when --until is reached, then backs off (never a tight loop).")]
 
@@ -205,15 +211,16 @@ def _proved(targets, html, verify, verify_url, config, connect) -> None:
 
 
 def _down(targets, reason, until, template, bypass, verify=False, lang=None, refresh=False, verify_url=None,
-          config=None, connect=None):
+          config=None, connect=None, site_name=None):
     from . import maintenance
     from .block import RETRY_AFTER_MAX
 
     result = maintenance.down(targets, reason=reason or "", until=until, template=template, bypass=bypass,
-                              lang=lang or "en", refresh=refresh)
+                              lang=lang or "en", refresh=refresh, site_name=site_name)
     for t in targets:
         capped = ", capped at a year" if result.retry_after >= RETRY_AFTER_MAX else ""
-        print(f"maintenance on: {t.page} (Retry-After {result.retry_after}{capped})")
+        date = "" if result.retry_header == str(result.retry_after) else f", sent as {result.retry_header}"
+        print(f"maintenance on: {t.page} (Retry-After {result.retry_after}{capped}{date})")
     if result.token:
         cookie = targets[0].options.bypass_cookie
         print(f"bypass for this window only: send the cookie {cookie}={result.token}")
@@ -226,13 +233,13 @@ def _down(targets, reason, until, template, bypass, verify=False, lang=None, ref
 @app.command()
 @reports_errors
 def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, until: Until = None,
-         template: Template = None, lang: Lang = None, refresh: Refresh = False,
+         template: Template = None, lang: Lang = None, refresh: Refresh = False, site_name: SiteName = None,
          bypass: Annotated[bool, typer.Option(help="Make a bypass token for this window and print it.")] = False,
          verify: VerifyFlag = False, verify_url: VerifyUrl = None, config: VerifyConfig = None,
          connect: Connect = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
     _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh, verify_url, config,
-          connect)
+          connect, site_name)
 
 
 @app.command()
@@ -251,14 +258,26 @@ def up(docroot: Docroot = None, vhost: Vhost = None, verify: VerifyFlag = False,
 @app.command()
 @reports_errors
 def status(docroot: Docroot = None, vhost: Vhost = None,
-           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+           every: Annotated[bool, typer.Option(
+               "--all", help="Every vhost of the server: its block, page, and whether it is down.")] = False,
+           config: Annotated[Optional[Path], typer.Option(
+               "--config", help="For --all: the server's main config. Default: the installed server's.")] = None,
+           ) -> None:
     """Is the site in maintenance? Exit 0 when up, 3 when down, 2 on errors."""
     import json
     from datetime import datetime
 
     from . import maintenance
+    from .errors import ApacheMaintError
 
     now = datetime.now(timezone.utc)
+    if every:
+        if docroot is not None or vhost is not None:
+            raise ApacheMaintError("--all reads the whole server: give no --docroot or --vhost")
+        _status_all(config, as_json, now)
+    if config is not None:
+        raise ApacheMaintError("--config goes with --all")
     states = [s.as_dict(now) for s in maintenance.status(_targets(docroot, vhost))]
     if as_json:
         print(json.dumps(states if len(states) > 1 else states[0], indent=2))
@@ -274,6 +293,62 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
                 print(f"  vhost {s['source']}: " + ("patched, block current" if s["patched"]
                                                     else "block NOT current (run apachemaint patch)"))
     raise typer.Exit(EXIT_DOWN if any(s["maintenance"] for s in states) else EXIT_OK)
+
+
+def _printable(value) -> str:
+    # A reason or a name is anyone's text: never let it drive the terminal (JSON keeps it whole).
+    return "".join(ch for ch in str(value) if ch.isprintable())
+
+
+def _status_all(config: Optional[Path], as_json: bool, now) -> None:
+    import json
+
+    from . import overview
+
+    sites = overview.sites(config)
+    rows = [s.as_dict(now) for s in sites]
+    down = sum(1 for r in rows if r["maintenance"])
+    if as_json:
+        print(json.dumps({"version": 1, "vhosts": rows}, indent=2))
+    else:
+        for r in rows:
+            names = ",".join(r["names"]) or "(no name)"
+            ports = ",".join("*" if p is None else str(p) for p in r["ports"]) or "-"
+            line = [f"{r['file']}:{r['line']}:", names, f"ports {ports}",
+                    "DOWN" if r["maintenance"] else "up", f"block {r['block']}", f"page {r['page'] or '?'}"]
+            for key in ("since", "until", "by", "reason"):
+                if r.get(key) not in (None, ""):
+                    line.append(f"{key} {r[key]}")
+            if r["detail"]:
+                line.append(f"({r['detail']})")
+            print(_printable(" ".join(line)))
+        count = {b: sum(1 for r in rows if r["block"] == b)
+                 for b in (overview.CURRENT, overview.OUTDATED, overview.MISSING, overview.NOT_APPLICABLE)}
+        print(f"{len(rows)} vhosts: {down} down, {len(rows) - down} up; block "
+              + ", ".join(f"{n} {b}" for b, n in count.items()))
+    raise typer.Exit(EXIT_DOWN if down else EXIT_OK)
+
+
+@app.command(name="log")
+@reports_errors
+def log_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The audit log of maintenance windows: who took which pages down or up, when, why, until when."""
+    import json
+
+    from . import audit
+
+    records = audit.read()
+    if as_json:
+        print(json.dumps({"version": 1, "log": str(audit.path()), "events": records}, indent=2))
+        return
+    for r in records:
+        line = [str(r.get("at")), str(r.get("event", "?")).upper(), "by", str(r.get("by")),
+                " ".join(map(str, r.get("pages") or []))]
+        if r.get("until"):
+            line.append(f"until {r['until']}" + (f" ({r['until_iso']})" if r.get("until_iso") else ""))
+        if r.get("reason"):
+            line.append(f"reason {r['reason']}")
+        print(_printable(" ".join(line)))
 
 
 @app.command()
@@ -326,6 +401,7 @@ def render(reason: Reason = None, until: Until = None, template: Template = None
 @reports_errors
 def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None,
         until: Until = None, template: Template = None, lang: Lang = None, refresh: Refresh = False,
+        site_name: SiteName = None,
         on_failure: Annotated[str, typer.Option(help="When the command fails: keep the site down, or lift.")] = "keep",
         ) -> None:
     """Down, run a command (after --), up on success; exits with the command's status."""
@@ -333,7 +409,7 @@ def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason
 
     code = maintenance.run(_targets(docroot, vhost), list(ctx.args), on_failure=on_failure,
                            reason=reason or "", until=until, template=template, lang=lang or "en",
-                           refresh=refresh)
+                           refresh=refresh, site_name=site_name)
     if code != 0:
         print(f"command failed with status {code}; maintenance "
               + ("kept on" if on_failure == "keep" else "lifted"), file=sys.stderr)
@@ -442,9 +518,10 @@ def check(
 class _Progress:
     """`checking N/M files` on stderr, for runs long enough to need it (stderr is a TTY)."""
 
-    def __init__(self) -> None:
+    def __init__(self, verb: str = "checking") -> None:
         import time
 
+        self._verb = verb
         self._clock = time.monotonic
         self._start = self._last = self._clock()
         self._shown = False
@@ -455,7 +532,7 @@ class _Progress:
             return
         self._last, self._shown = now, True
         of = f"/{total}" if total else ""
-        sys.stderr.write(f"\rchecking {done}{of} files")
+        sys.stderr.write(f"\r{self._verb} {done}{of} files")
         sys.stderr.flush()
 
     def done(self) -> None:

@@ -381,6 +381,7 @@ class Target:
     source: str  # where the location came from: "--docroot" or "FILE:LINE"
     patched: bool | None  # None when no vhost was named
     base: Path | None = None  # the folder that must exist (default: the page folder's parent)
+    site: str | None = None  # the vhost's ServerName, which the page names
 
     @property
     def state(self) -> Path:
@@ -451,7 +452,7 @@ def from_vhost(path: str | Path) -> list[Target]:
                                    cf.path, where.line)
         current = block.state_of(managed[0]) is block.State.CURRENT
         found.setdefault(Path(where.page), Target(Path(where.page), opts, f"{cf.path}:{vh.line}", current,
-                                                  base_of(where.page)))
+                                                  base_of(where.page), vh.names[0] if vh.names else None))
     if not found:
         raise ApacheMaintError("no vhost here carries an apachemaint block (run apachemaint patch first)", cf.path)
     return list(found.values())

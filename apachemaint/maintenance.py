@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import block, caller, page, pagedir
+from . import audit, block, caller, page, pagedir
 from .errors import ApacheMaintError
 from .location import Target, from_docroot, from_vhost
 
@@ -37,8 +37,9 @@ DISARM_GRACE = 1.0  # seconds between lowering the flag and removing the armed c
 class DownResult:
     targets: list[Target]
     html: bytes
-    retry_after: int
+    retry_after: int  # seconds from `down`
     token: str | None = None
+    retry_header: str = ""  # what clients get: those seconds, or the end as an HTTP-date
 
 
 def _who() -> str:
@@ -108,10 +109,11 @@ def _check(targets: list[Target]) -> None:
 
 def down(targets: list[Target], *, reason: str = "", until: str | None = None, template: Path | None = None,
          bypass: bool = False, now: datetime | None = None, lang: str = page.DEFAULT_LANG,
-         refresh: bool = False) -> DownResult:
+         refresh: bool = False, site_name: str | None = None) -> DownResult:
     now = now or datetime.now(timezone.utc)
     parsed = page.parse_until(until, now)
-    html = page.render_html(reason, parsed, now, template, lang=lang, refresh=refresh)
+    html = page.render_html(reason, parsed, now, template, lang=lang, refresh=refresh,
+                            site=site_of(targets) if site_name is None else site_name)
     result = DownResult(targets, html, 0)
     for t in targets:
         if bypass and not t.options.bypass_cookie:
@@ -131,7 +133,10 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
             sites.append(site)
             retry = (parsed.retry_after(now) if parsed else None) or t.options.retry_after
             result.retry_after = retry
-            plans.append(_stage(site, staged, html, page.render_json(reason, parsed, retry, since=now), retry,
+            # The block sends the file's text as it is: a date when the end is a time.
+            header = (parsed.retry_header(now) if parsed else None) or str(retry)
+            result.retry_header = header
+            plans.append(_stage(site, staged, html, page.render_json(reason, parsed, retry, since=now), header,
                                 {"since": now.isoformat(timespec="seconds"), "reason": reason,
                                  "until": parsed.text if parsed else None,
                                  # As asked ("30m"): how a deploy tool tells its own window from
@@ -140,6 +145,10 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
                                  "until_iso": parsed.at.isoformat() if parsed and parsed.at else None,
                                  "retry_after": retry, "by": _who()},
                                 result.token))
+        audit.append({"event": "down", "at": now.isoformat(timespec="seconds"), "by": _who(), "reason": reason,
+                      "until": parsed.text if parsed else None,
+                      "until_iso": parsed.at.isoformat() if parsed and parsed.at else None,
+                      "pages": [str(t.page) for t in targets]})
         # Everything is written and durable; only now does anything a client sees change.
         for site, order in zip(sites, plans):
             for s in order:
@@ -155,7 +164,14 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
     return result
 
 
-def _stage(site: _Site, staged: list, html: bytes, twin: bytes, retry: int, record: dict,
+def site_of(targets: list[Target]) -> str:
+    """The name the page shows: the vhosts' ServerName when they all have the same one (one
+    page is rendered for every target), else none rather than the wrong one."""
+    names = {t.site for t in targets}
+    return (names.pop() or "") if len(names) == 1 else ""
+
+
+def _stage(site: _Site, staged: list, html: bytes, twin: bytes, retry: str, record: dict,
            token: str | None) -> list[pagedir.Staged]:
     """Write one site's new window to temp files; the order to switch them in: the armed
     copy, twin and Retry-After first, the flag last."""
@@ -174,7 +190,7 @@ def _stage(site: _Site, staged: list, html: bytes, twin: bytes, retry: int, reco
         return staged[-1]
 
     order = [add(st, block.PAGE_COPY, html, 0o644), add(st, block.PAGE_JSON, twin, 0o644),
-             add(st, block.RETRY_AFTER, str(retry).encode(), 0o644)]
+             add(st, block.RETRY_AFTER, retry.encode(), 0o644)]
     if token:
         order.append(add(site.bypass, token, b"", 0o600))
     flag = add(folder, t.page.name, html, 0o644)
@@ -196,6 +212,10 @@ def up(targets: list[Target], *, grace: float = DISARM_GRACE) -> bool:
             site = _open(t, lock=True)
             if site is not None:
                 sites.append(site)
+        on = [str(site.target.page) for site in sites if pagedir.entry(site.folder.fd, site.target.page.name)]
+        if on:
+            audit.append({"event": "up", "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": _who(),
+                          "pages": on})
         was_on = False
         for site in sites:
             was_on |= pagedir.remove(site.folder.fd, site.target.page.name, str(site.target.page))
@@ -234,7 +254,7 @@ class Status:
         d = {"page": str(self.target.page), "source": self.target.source, "maintenance": self.down,
              "patched": self.target.patched}
         if self.record:
-            d.update({k: self.record.get(k) for k in ("since", "reason", "until", "until_given", "by")})
+            d.update({k: self.record.get(k) for k in ("since", "reason", "until", "until_given", "until_iso", "by")})
             if self.record.get("until_iso"):
                 left = datetime.fromisoformat(self.record["until_iso"]) - now
                 d["seconds_left"] = max(0, int(left.total_seconds()))

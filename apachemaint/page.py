@@ -15,6 +15,7 @@ import re
 import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -52,6 +53,14 @@ class Until:
         if self.at is None:
             return None
         return min(RETRY_AFTER_MAX, max(1, int((self.at - now).total_seconds())))
+
+    def retry_header(self, now: datetime) -> str | None:
+        """Retry-After as an HTTP-date (RFC 9110): unlike seconds counted at `down`, it does
+        not go stale while the page is served; capped at a year from ``now`` as the seconds are."""
+        if self.at is None:
+            return None
+        at = min(self.at, now + timedelta(seconds=RETRY_AFTER_MAX))
+        return format_datetime(at.astimezone(timezone.utc).replace(microsecond=0), usegmt=True)
 
 
 def parse_until(text: str | None, now: datetime) -> Until | None:
@@ -107,8 +116,10 @@ def _environment():
 
 
 def render_html(reason: str, until: Until | None, since: datetime, template: Path | None = None,
-                *, lang: str = DEFAULT_LANG, refresh: bool = False) -> bytes:
+                *, lang: str = DEFAULT_LANG, refresh: bool = False, site: str = "") -> bytes:
+    """``site``: the name the page says it is for (none: the page names no site)."""
     reason = utf8(reason, "--reason")
+    site = utf8(site, "--site-name")
     env = _environment()
     words = strings(lang)
     try:
@@ -119,7 +130,7 @@ def render_html(reason: str, until: Until | None, since: datetime, template: Pat
         tpl = env.from_string(source)
         html = tpl.render(reason=reason, until_text=until.text if until else "",
                           until_iso=_iso(until.at) if until and until.at else "",
-                          since_iso=since.isoformat(), lang=words.lang, dir=words.dir,
+                          since_iso=since.isoformat(), site=site, lang=words.lang, dir=words.dir,
                           t=words.say, script_strings=words.for_script(), refresh=refresh,
                           noscript_refresh=_noscript_refresh(until, since))
     except OSError as exc:

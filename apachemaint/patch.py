@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
@@ -194,11 +194,21 @@ def plan(path: str | Path, given: dict | None = None, pages: str | None = None) 
     return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(text), results, seen, cf)
 
 
-def plan_all(paths: Sequence[str | Path], given: dict | None = None, pages: str | None = None) -> list[FilePlan]:
+def plan_all(paths: Sequence[str | Path], given: dict | None = None, pages: str | None = None,
+             progress: Callable[[int, int | None], None] | None = None) -> list[FilePlan]:
     """``[plan(p, given) for p in paths]``, the second half planned in a second process when
     there are many (reading and parsing is most of a patch's time).  Its plans arrive
-    without ``cf``; an error in either half is raised here, as planning one by one would."""
-    return forked.map_split(lambda p: [plan(p, given, pages)], list(paths))
+    without ``cf``; an error in either half is raised here, as planning one by one would.
+    ``progress(done, total)`` is told of files planned (the check's Progress)."""
+    paths = list(paths)
+    planned = 0
+
+    def done(n: int) -> None:
+        nonlocal planned
+        planned += n
+        progress(planned, len(paths))
+
+    return forked.map_split(lambda p: [plan(p, given, pages)], paths, done=done if progress else None)
 
 
 @dataclass

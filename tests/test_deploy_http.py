@@ -8,6 +8,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 import pytest
 from conftest import serve_patched_proxy
@@ -42,12 +44,16 @@ def test_down_status_up_with_an_escaped_reason_json_and_retry_after(site, backen
     assert resp.status == 503
     assert b"&lt;script&gt;alert(1)&lt;/script&gt; upgrade" in resp.body and b"<script>alert(1)" not in resp.body
     assert resp.body == (site.docroot / "system" / "maintenance.html").read_bytes()
-    assert 1790 <= int(resp.headers["Retry-After"]) <= 1800
+    # The end is a time, so clients get it as an HTTP-date: seconds counted at `down` would go stale.
+    end = datetime.fromisoformat(json.loads(apachemaint("status", "--docroot", site.docroot, "--json").stdout)
+                                 ["until_iso"])
+    assert parsedate_to_datetime(resp.headers["Retry-After"]) == end.replace(microsecond=0)
     api = get(site.url("/api/orders"), headers={"Accept": "application/json"})
     assert api.status == 503 and api.headers["Content-Type"].startswith("application/json")
     doc = json.loads(api.body)
     assert doc["status"] == 503 and doc["reason"] == "<script>alert(1)</script> upgrade"
-    assert doc["retry_after"] == int(resp.headers["Retry-After"]) and doc["until"].endswith("+00:00")
+    assert 1790 <= doc["retry_after"] <= 1800 and doc["until"].endswith("+00:00")
+    assert api.headers["Retry-After"] == resp.headers["Retry-After"]
     assert len(backend.log) == seen
     status = apachemaint("status", "--docroot", site.docroot, "--json")
     assert status.returncode == 3

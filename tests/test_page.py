@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from importlib import resources
 
@@ -164,6 +165,33 @@ def test_served_page_and_json_agree(apache_factory, backend, served_tmp_path):
     doc, facts = Outline(got.text), json.loads(api.body)
     assert doc.all("html")[0]["lang"] == "de" and "Diese Website wird gerade gewartet: Umzug <DB>." in doc.text
     assert facts["reason"] == "Umzug <DB>" and facts["until"] == doc.all("time")[0]["datetime"] == until.isoformat()
-    assert facts["retry_after"] == int(got.headers["Retry-After"]) == int(api.headers["Retry-After"])
+    assert parsedate_to_datetime(got.headers["Retry-After"]) == until == parsedate_to_datetime(
+        api.headers["Retry-After"])
+    assert 7190 <= facts["retry_after"] <= 7200
     assert facts["status"] == 503 and datetime.fromisoformat(facts["since"]) <= datetime.now(timezone.utc)
     assert len(backend.log) == 0
+
+
+def test_the_page_names_the_site_escaped_and_none_without_one():
+    named = Outline(html(site="<shop>.example"))
+    assert named.all("p")[0] == {"id": "site"} and "<shop>.example" in named.text
+    assert "<title>&lt;shop&gt;.example: Down for maintenance</title>" in html(site="<shop>.example")
+    assert not any(a.get("id") == "site" for a in Outline(html()).all("p"))
+
+
+def test_down_names_the_vhosts_servername_or_site_name(tmp_path):
+    from apachemaint import patch as patching
+
+    root = tmp_path / "www"
+    root.mkdir()
+    conf = tmp_path / "shop.conf"
+    conf.write_text(f"<VirtualHost *:80>\n    ServerName shop.example\n    DocumentRoot {root}\n</VirtualHost>\n")
+    patching.apply([patching.plan(conf)], configtest=False)
+    flag = root / "system" / "maintenance.html"
+    assert apachemaint("down", "--vhost", conf).returncode == 0
+    assert '<p id="site">shop.example</p>' in flag.read_text()
+    assert apachemaint("down", "--vhost", conf, "--site-name", "Shop & Co").returncode == 0
+    assert '<p id="site">Shop &amp; Co</p>' in flag.read_text()
+    assert apachemaint("up", "--vhost", conf).returncode == 0
+    assert apachemaint("down", "--docroot", root).returncode == 0
+    assert 'id="site"' not in flag.read_text()

@@ -426,3 +426,44 @@ def test_a_checkpoint_that_cannot_be_saved_stops_the_patch_with_one_error(sites,
     assert _state(sites) == before
     assert not list((tmp_path / "state" / "checkpoints").iterdir())
     assert not list(sites[0].parent.glob(".*apachemaint-tmp"))
+
+
+# --- progress on a terminal (the check's, reused) -------------------------------------------
+
+def _many(tmp_path: Path, n: int) -> list[Path]:
+    out = []
+    for i in range(n):
+        out.append(tmp_path / f"s{i}.conf")
+        out[-1].write_text(f"<VirtualHost *:80>\n    ServerName s{i}.test\n    DocumentRoot /srv/s{i}\n"
+                           "</VirtualHost>\n")
+    return out
+
+
+@pytest.mark.parametrize("n", [3, forked.MIN_ITEMS + 2])
+def test_plan_all_tells_progress_every_file_up_to_the_total(tmp_path, n):
+    """Both halves count, the second process's too (it arrives at the end, all at once)."""
+    files = _many(tmp_path, n)
+    calls = []
+    plans = patching.plan_all(files, {}, progress=lambda done, total: calls.append((done, total)))
+    assert len(plans) == n and calls[-1] == (n, n)
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls) and {c[1] for c in calls} == {n}
+
+
+def test_patch_shows_no_progress_when_stderr_is_piped(tmp_path):
+    from run_cli import apachemaint
+
+    files = _many(tmp_path, 50)
+    result = apachemaint("patch", "--no-configtest", *files, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_patch_progress_line_names_patching_and_is_cleared(capsys):
+    from apachemaint.cli import _Progress
+
+    p = _Progress("patching")
+    p._start -= 1  # as if half a second had passed: a short run shows nothing
+    p._last -= 1
+    p(5, 9)
+    p.done()
+    assert capsys.readouterr().err == "\rpatching 5/9 files\r\033[K"
