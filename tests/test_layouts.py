@@ -30,7 +30,7 @@ def unblocked(root, main) -> set[str]:
     """The files ``check --config MAIN`` finds a vhost without a maintenance block in (AM001)."""
     done = apachemaint("check", "--config", main, "--format", "json", env={"APACHEMAINT_ROOT": str(root)})
     assert done.returncode in (0, 1), done.stderr
-    return {os.path.realpath(f["file"]) for f in json.loads(done.stdout) if f["code"] == "AM001"}
+    return {os.path.realpath(f["file"]) for f in json.loads(done.stdout)["findings"] if f["code"] == "AM001"}
 
 
 def test_every_record_has_a_fixture_tree():
