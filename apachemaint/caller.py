@@ -79,3 +79,12 @@ def as_caller():
         os.seteuid(0)
         os.setegid(egid)
         os.setgroups(groups)
+
+
+def write_output(path, data: bytes) -> None:
+    """Write a file the caller named (``render -o``, ``check --output``) with the caller's rights:
+    a sudoers rule for apachemaint must not write where its user could not."""
+    from .safewrite import write_atomic
+
+    with as_caller():
+        write_atomic(path, data, mode=0o644)

@@ -383,7 +383,6 @@ def render(reason: Reason = None, until: Until = None, template: Template = None
     from datetime import datetime
 
     from . import page
-    from .safewrite import write_atomic
 
     now = datetime.now(timezone.utc)
     html = page.render_html(reason or "", page.parse_until(until, now), now, template,
@@ -393,8 +392,7 @@ def render(reason: Reason = None, until: Until = None, template: Template = None
     else:
         from . import caller
 
-        with caller.as_caller():  # a sudoers rule for render must not write where its user cannot
-            write_atomic(Path(output), html, mode=0o644)
+        caller.write_output(Path(output), html)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -509,9 +507,9 @@ def check(
     if output is None:
         sys.stdout.write(rendered)
     else:
-        from .safewrite import write_atomic
+        from . import caller
 
-        write_atomic(output, rendered.encode("utf-8"))
+        caller.write_output(output, rendered.encode("utf-8"))
     raise typer.Exit(exit_code(findings, None if conf.fail_never else conf.fail_on))
 
 

@@ -104,3 +104,14 @@ def test_caller_owned_private_template_is_fine(open_tmp, tmp_path):
     os.chown(t, NOBODY.pw_uid, NOBODY.pw_gid)
     r = apachemaint("render", "--template", t, "--reason", "x", state=tmp_path / "state", env=SUDO_NOBODY)
     assert r.returncode == 0 and "<p>mine x</p>" in r.stdout, r.stderr
+
+
+def test_check_output_is_written_as_the_caller(open_tmp, tmp_path):
+    rootonly = open_tmp / "rootonly"
+    rootonly.mkdir(mode=0o755)
+    conf = open_tmp / "site.conf"
+    conf.write_text("<VirtualHost *:80>\n    ServerName a.example\n    DocumentRoot /srv/a\n</VirtualHost>\n")
+    conf.chmod(0o644)
+    r = apachemaint("check", "--output", rootonly / "report.txt", conf, state=tmp_path / "state", env=SUDO_NOBODY)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    assert os.listdir(rootonly) == []
