@@ -324,6 +324,16 @@ def test_hook_on_a_failed_migration(project, fleet, app_repo, policy, after):
     assert [a[0] for a in answers(fleet)] == [after] * 3
 
 
+def test_hook_lifts_on_failure_a_page_whose_down_failed_only_at_verify(project, fleet, app_repo, unpatched):
+    """down on the unpatched server places its page and then fails --verify: that window is the
+    deploy's own, so the lift policy ends it with the others instead of leaving it behind."""
+    done = cap(project, "deploy", HOOK="1", ON_FAILURE="lift", PROBE_DIR=str(project / "probe"))
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and f"apachemaint down failed on {unpatched.address}" in out, out
+    assert [s.page.exists() for s in fleet.servers] == [False, False, False], out
+    assert [a[0] for a in answers(fleet)] == [200] * 3
+
+
 def test_hook_leaves_a_window_opened_by_hand_alone(project, fleet, app_repo):
     by_hand = fleet.servers[1]
     opened = apachemaint_cli("down", "--docroot", by_hand.docroot, "--reason", "disk swap", "--until", "2h",
