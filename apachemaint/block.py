@@ -29,6 +29,11 @@ PREVIEW_HEADER = "X-Apachemaint-Preview"  # the request header that carries a pr
 # The files in STATE_DIR that the block reads (names shared by the template and `down`/`up`).
 PAGE_COPY = "page.html"     # the armed copy of the page, served while the flag vanishes
 PAGE_JSON = "page.json"     # the JSON twin for Accept: application/json
+# With `down --langs`: every language's page (and twin) inline in one mod_negotiation type
+# map, so Apache picks by Accept-Language without a second internal redirect (one that a
+# ProxyPass could catch and send to the backend).
+PAGE_MAP = "page.var"
+JSON_MAP = "page-json.var"
 RETRY_AFTER = "retry-after"  # the Retry-After value `down` worked out from --until
 STATE_FILE = "state.json"   # the window `status` reports (read by apachemaint only)
 BYPASS_DIR = "bypass"       # a bypass token is a file name in here
@@ -181,6 +186,8 @@ def _body(o: BlockOptions, unit: str) -> tuple[str, ...]:
         preview_header=PREVIEW_HEADER,
         page_copy=PAGE_COPY,
         page_json=PAGE_JSON,
+        page_map=PAGE_MAP,
+        json_map=JSON_MAP,
         retry_after_file=RETRY_AFTER,
         bypass_dir=BYPASS_DIR,
         page_dir_grant=o.page_dir if page_abs else "",

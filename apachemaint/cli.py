@@ -165,6 +165,9 @@ Lang = Annotated[Optional[str], typer.Option(
 SiteName = Annotated[Optional[str], typer.Option(
     "--site-name", help="The site the page names. Default: the vhost's ServerName (with --vhost); "
                         "none with --docroot.")]
+Langs = Annotated[Optional[str], typer.Option(
+    help="A page per language, e.g. en,de,fr,es: Apache picks by Accept-Language (needs mod_negotiation); "
+         "the first is the default.")]
 Refresh = Annotated[bool, typer.Option(
     "--refresh", help="The page reloads itself when --until is reached, then backs off (never a tight loop).")]
 
@@ -210,13 +213,22 @@ def _proved(targets, html, verify, verify_url, config, connect) -> None:
             raise typer.Exit(code)
 
 
+def _langs(lang, langs) -> tuple[str, ...]:
+    from . import page
+    from .errors import InvalidOption
+
+    if lang and langs:
+        raise InvalidOption("--lang and --langs: give one (the first of --langs is the default)")
+    return page.parse_langs(langs)
+
+
 def _down(targets, reason, until, template, bypass, verify=False, lang=None, refresh=False, verify_url=None,
-          config=None, connect=None, site_name=None):
+          config=None, connect=None, site_name=None, langs=None):
     from . import maintenance
     from .block import RETRY_AFTER_MAX
 
     result = maintenance.down(targets, reason=reason or "", until=until, template=template, bypass=bypass,
-                              lang=lang or "en", refresh=refresh, site_name=site_name)
+                              lang=lang or "en", refresh=refresh, site_name=site_name, langs=_langs(lang, langs))
     for t in targets:
         capped = ", capped at a year" if result.retry_after >= RETRY_AFTER_MAX else ""
         date = "" if result.retry_header == str(result.retry_after) else f", sent as {result.retry_header}"
@@ -233,13 +245,14 @@ def _down(targets, reason, until, template, bypass, verify=False, lang=None, ref
 @app.command()
 @reports_errors
 def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, until: Until = None,
-         template: Template = None, lang: Lang = None, refresh: Refresh = False, site_name: SiteName = None,
+         template: Template = None, lang: Lang = None, langs: Langs = None, refresh: Refresh = False,
+         site_name: SiteName = None,
          bypass: Annotated[bool, typer.Option(help="Make a bypass token for this window and print it.")] = False,
          verify: VerifyFlag = False, verify_url: VerifyUrl = None, config: VerifyConfig = None,
          connect: Connect = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
     _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh, verify_url, config,
-          connect, site_name)
+          connect, site_name, langs)
 
 
 @app.command()
@@ -398,8 +411,8 @@ def render(reason: Reason = None, until: Until = None, template: Template = None
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @reports_errors
 def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None,
-        until: Until = None, template: Template = None, lang: Lang = None, refresh: Refresh = False,
-        site_name: SiteName = None,
+        until: Until = None, template: Template = None, lang: Lang = None, langs: Langs = None,
+        refresh: Refresh = False, site_name: SiteName = None,
         on_failure: Annotated[str, typer.Option(help="When the command fails: keep the site down, or lift.")] = "keep",
         ) -> None:
     """Down, run a command (after --), up on success; exits with the command's status."""
@@ -407,7 +420,7 @@ def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason
 
     code = maintenance.run(_targets(docroot, vhost), list(ctx.args), on_failure=on_failure,
                            reason=reason or "", until=until, template=template, lang=lang or "en",
-                           refresh=refresh, site_name=site_name)
+                           refresh=refresh, site_name=site_name, langs=_langs(lang, langs))
     if code != 0:
         print(f"command failed with status {code}; maintenance "
               + ("kept on" if on_failure == "keep" else "lifted"), file=sys.stderr)

@@ -109,11 +109,16 @@ def _check(targets: list[Target]) -> None:
 
 def down(targets: list[Target], *, reason: str = "", until: str | None = None, template: Path | None = None,
          bypass: bool = False, now: datetime | None = None, lang: str = page.DEFAULT_LANG,
-         refresh: bool = False, site_name: str | None = None) -> DownResult:
+         refresh: bool = False, site_name: str | None = None, langs: tuple[str, ...] = ()) -> DownResult:
+    """``langs``: a page per language, Apache choosing by Accept-Language; the first is the
+    default and the one the flag page holds (``lang`` is then not used)."""
     now = now or datetime.now(timezone.utc)
     parsed = page.parse_until(until, now)
-    html = page.render_html(reason, parsed, now, template, lang=lang, refresh=refresh,
-                            site=site_of(targets) if site_name is None else site_name)
+    languages = tuple(langs) or (lang,)
+    site = site_of(targets) if site_name is None else site_name
+    pages = [(code, page.render_html(reason, parsed, now, template, lang=code, refresh=refresh, site=site))
+             for code in languages]
+    html = pages[0][1]
     result = DownResult(targets, html, 0)
     for t in targets:
         if bypass and not t.options.bypass_cookie:
@@ -136,14 +141,19 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
             # The block sends the file's text as it is: a date when the end is a time.
             header = (parsed.retry_header(now) if parsed else None) or str(retry)
             result.retry_header = header
-            plans.append(_stage(site, staged, html, page.render_json(reason, parsed, retry, since=now), header,
+            twins = [(code, page.render_json(reason, parsed, retry, since=now, lang=code)) for code in languages]
+            maps = None
+            if langs:
+                maps = (page.type_map([(code, "text/html; charset=utf-8", body) for code, body in pages]),
+                        page.type_map([(code, "application/json", body) for code, body in twins]))
+            plans.append(_stage(site, staged, html, twins[0][1], maps, header,
                                 {"since": now.isoformat(timespec="seconds"), "reason": reason,
                                  "until": parsed.text if parsed else None,
                                  # As asked ("30m"): how a deploy tool tells its own window from
                                  # a new one, since `until` is already the end it worked out.
                                  "until_given": parsed and until.strip(),
                                  "until_iso": parsed.at.isoformat() if parsed and parsed.at else None,
-                                 "retry_after": retry, "by": _who()},
+                                 "retry_after": retry, "by": _who(), "langs": list(languages)},
                                 result.token))
         audit.append({"event": "down", "at": now.isoformat(timespec="seconds"), "by": _who(), "reason": reason,
                       "until": parsed.text if parsed else None,
@@ -151,6 +161,9 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
                       "pages": [str(t.page) for t in targets]})
         # Everything is written and durable; only now does anything a client sees change.
         for site, order in zip(sites, plans):
+            if not langs:  # a window in one language: the last one's maps must not answer instead
+                for name in (block.PAGE_MAP, block.JSON_MAP):
+                    pagedir.remove(site.state.fd, name, f"{site.state.path}/{name}")
             for s in order:
                 pagedir.switch(s)
             for f in (site.bypass, site.state, site.folder):
@@ -171,8 +184,8 @@ def site_of(targets: list[Target]) -> str:
     return (names.pop() or "") if len(names) == 1 else ""
 
 
-def _stage(site: _Site, staged: list, html: bytes, twin: bytes, retry: str, record: dict,
-           token: str | None) -> list[pagedir.Staged]:
+def _stage(site: _Site, staged: list, html: bytes, twin: bytes, maps: tuple[bytes, bytes] | None, retry: str,
+           record: dict, token: str | None) -> list[pagedir.Staged]:
     """Write one site's new window to temp files; the order to switch them in: the armed
     copy, twin and Retry-After first, the flag last."""
     old = site.record()
@@ -191,6 +204,8 @@ def _stage(site: _Site, staged: list, html: bytes, twin: bytes, retry: str, reco
 
     order = [add(st, block.PAGE_COPY, html, 0o644), add(st, block.PAGE_JSON, twin, 0o644),
              add(st, block.RETRY_AFTER, retry.encode(), 0o644)]
+    if maps:
+        order += [add(st, block.PAGE_MAP, maps[0], 0o644), add(st, block.JSON_MAP, maps[1], 0o644)]
     if token:
         order.append(add(site.bypass, token, b"", 0o600))
     flag = add(folder, t.page.name, html, 0o644)
@@ -232,7 +247,8 @@ def up(targets: list[Target], *, grace: float = DISARM_GRACE) -> bool:
         for site in sites:
             if site.state is None:
                 continue
-            for name in (block.PAGE_COPY, block.PAGE_JSON, block.RETRY_AFTER, block.STATE_FILE):
+            for name in (block.PAGE_MAP, block.JSON_MAP, block.PAGE_COPY, block.PAGE_JSON, block.RETRY_AFTER,
+                         block.STATE_FILE):
                 pagedir.remove(site.state.fd, name, f"{site.state.path}/{name}")
             try:
                 os.rmdir(block.STATE_DIR, dir_fd=site.folder.fd)

@@ -177,10 +177,13 @@ def _noscript_refresh(until: Until | None, since: datetime) -> int:
     return min(max(left or high, low), high)
 
 
-def render_json(reason: str, until: Until | None, retry_after: int, *, since: datetime | None = None) -> bytes:
+def render_json(reason: str, until: Until | None, retry_after: int, *, since: datetime | None = None,
+                lang: str = DEFAULT_LANG) -> bytes:
     """The same facts as the page, for API clients: ``until`` is ISO 8601 or null (a free-text
-    --until is only in ``until_text``)."""
-    doc = {"status": 503, "maintenance": True, "reason": reason or None,
+    --until is only in ``until_text``); ``message`` is the page's sentence in ``lang``."""
+    words = strings(lang)
+    message = words.plain("down_because", reason=reason) if reason else words.plain("down")
+    doc = {"status": 503, "maintenance": True, "lang": words.lang, "message": message, "reason": reason or None,
            "until": _iso(until.at) if until and until.at else None,
            "until_text": until.text if until else None,
            "retry_after": retry_after,
@@ -204,6 +207,13 @@ class Strings:
 
         try:
             return escape(self.words[key]).format(**values)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InvalidOption(f"--lang {self.lang}: the text of {key!r} has a bad placeholder ({exc})") from None
+
+    def plain(self, key: str, **values) -> str:
+        """The text under `key` with `values` in place, unescaped (for JSON, not HTML)."""
+        try:
+            return self.words[key].format(**values)
         except (KeyError, IndexError, ValueError) as exc:
             raise InvalidOption(f"--lang {self.lang}: the text of {key!r} has a bad placeholder ({exc})") from None
 
@@ -250,3 +260,41 @@ def strings(lang: str = DEFAULT_LANG) -> Strings:
 def _load_bundled(code: str) -> dict:
     text = (resources.files("apachemaint.templates") / "page" / "strings" / f"{code}.json").read_text("utf-8")
     return json.loads(text)
+
+
+def parse_langs(text: str | None) -> tuple[str, ...]:
+    """``--langs en,de,fr``: the languages of one window's pages, the first the default (the
+    one the flag page holds, served where no language matches); each must have words."""
+    if not text or not text.strip():
+        return ()
+    langs = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    for code in langs:
+        if code.endswith(".json"):
+            raise InvalidOption(f"--langs {code!r}: name bundled languages; a .json file goes with --lang")
+        strings(code)  # refuses a tag with no words
+    return langs
+
+
+def type_map(variants: list[tuple[str, str, bytes]]) -> bytes:
+    """A mod_negotiation type map carrying each variant's body inline (``Body:``), so that
+    Apache picks a language by Accept-Language and sends it from this one file: no second
+    request that a ProxyPass could take to the backend. ``variants``: (language, content
+    type, body), the default first; it comes again without a language, which makes it the
+    answer where no language matches (a variant without one is acceptable to everyone)."""
+    import secrets
+
+    while True:
+        edge = f"----apachemaint-{secrets.token_hex(8)}----"
+        if not any(edge.encode() in body for _, _, body in variants):
+            break
+    default = variants[0]
+    out = []
+    for n, (lang, ctype, body) in enumerate([*variants, ("", default[1], default[2])]):
+        head = [f"URI: variant-{n}", f"Content-Type: {ctype}"]
+        if lang:
+            head.append(f"Content-Language: {lang.lower()}")
+        record = "\n".join([*head, f"Body:{edge}"]).encode() + b"\n" + body
+        if not body.endswith(b"\n"):
+            record += b"\n"
+        out.append(record + edge.encode() + b"\n")
+    return b"\n".join(out)

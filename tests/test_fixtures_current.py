@@ -23,3 +23,9 @@ def test_there_are_fixtures_with_a_block():
 def test_fixture_block_matches_the_template(path: Path):
     cf = reader.read(path)
     assert block.refresh(cf) == cf.text, f"{path} drifted from the template: run `make fixtures`"
+
+
+def test_the_readme_shows_the_block_the_template_renders():
+    text = regen.README.read_text(encoding="utf-8")
+    assert regen._SHOWN.search(text), "README has no example block"
+    assert regen.readme(text) == text, "README's example block drifted from the template: run `make fixtures`"

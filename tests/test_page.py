@@ -128,11 +128,29 @@ def test_lang_region_own_file_and_errors(tmp_path):
 def test_json_twin_carries_the_same_facts():
     until = page.parse_until("2030-05-04T12:30:00Z", NOW)
     doc = json.loads(page.render_json("db <upgrade>", until, 9000, since=NOW))
-    assert doc == {"status": 503, "maintenance": True, "reason": "db <upgrade>",
+    assert doc == {"status": 503, "maintenance": True, "lang": "en",
+                   "message": "This site is down for maintenance: db <upgrade>.", "reason": "db <upgrade>",
                    "until": "2030-05-04T12:30:00+00:00", "until_text": "2030-05-04 12:30 UTC",
                    "retry_after": 9000, "since": "2030-05-04T10:00:00+00:00"}
     free = json.loads(page.render_json("", page.parse_until("after lunch", NOW), 300))
     assert (free["until"], free["until_text"], free["reason"], free["since"]) == (None, "after lunch", None, None)
+    german = json.loads(page.render_json("Umzug", None, 300, lang="de"))
+    assert (german["lang"], german["message"]) == ("de", "Diese Website wird gerade gewartet: Umzug.")
+
+
+def test_a_type_map_carries_each_body_whole_and_the_default_again_without_a_language():
+    bodies = [("en", b"<p>one</p>\n"), ("de", b"<p>zwei ----apachemaint-0----</p>"), ("pt-BR", b"tres\n")]
+    text = page.type_map([(code, "text/html; charset=utf-8", body) for code, body in bodies])
+    records = text.split(b"\n\n")
+    assert len(records) == 4
+    langs = [next((ln.split(b": ")[1] for ln in r.splitlines() if ln.startswith(b"Content-Language")), None)
+             for r in records]
+    assert langs == [b"en", b"de", b"pt-br", None]
+    for record, (_, body) in zip(records, [*bodies, bodies[0]]):
+        edge = next(ln for ln in record.splitlines() if ln.startswith(b"Body:"))[5:]
+        inner = record.split(b"Body:" + edge + b"\n", 1)[1]
+        assert inner.rstrip(b"\n") == (body if body.endswith(b"\n") else body + b"\n") + edge
+        assert edge not in body
 
 
 def test_a_custom_template_with_only_the_old_variables_still_renders(tmp_path):

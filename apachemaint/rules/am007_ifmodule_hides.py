@@ -45,8 +45,12 @@ def check(ctx):
             yield outer.line, (f"{outer.tag} does not hold (module not loaded): the vhost at line "
                                f"{ctx.vhost.line} and its maintenance rules are skipped without an error")
             return
+    # The block's own <IfModule negotiation_module> holds only the rules for `down --langs`;
+    # without the module the block serves the default language, and nothing stays up.
+    own = [(f.line, f.line + len(f.body) + 1) for f in ctx.managed]
     for node in ctx.nodes:
         if (isinstance(node, Section) and node.lname == "ifmodule" and not ctx.server.holds(node)
+                and not any(first < node.line < last for first, last in own)
                 and holds_maintenance(node)):
             yield node.line, (f"{node.tag} does not hold (module not loaded): the maintenance rules "
                               "inside it are skipped without an error and the site stays up")
