@@ -119,6 +119,14 @@ def patch(
     plans = patching.plan_all(files, given, site_pages, progress=progress)
     if progress:
         progress.done()  # the line goes before the report is printed to the same terminal
+    _apply(plans, diff, check, config, no_configtest)
+
+
+def _apply(plans, diff: bool, check: bool, config: Optional[Path], no_configtest: bool) -> None:
+    """patch's and unpatch's report: each vhost's outcome, then the diff (--diff), the exit
+    status (--check), or the checkpointed, config-tested write."""
+    from . import patch as patching
+
     lines = []
     for p in plans:
         if p.followed_link:
@@ -143,6 +151,41 @@ def patch(
         print(f"{path}: not included by any server config found; config not tested")
     if not any(p.changed for p in plans):
         print("nothing to change")
+
+
+@app.command()
+@reports_errors
+def unpatch(
+    files: Annotated[Optional[list[str]], typer.Argument(
+        help="Vhost files (a sites-enabled link is followed to its file). None with --config: every vhost "
+             "file of that server.", show_default=False)] = None,
+    diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff; write nothing.")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Write nothing; exit 1 if any file would change.")] = False,
+    config: Annotated[Optional[Path], typer.Option(
+        help="Main server config: unpatch every vhost file it includes (or, with FILEs, only those, which it "
+             "must include), and test it after writing.")] = None,
+    no_configtest: Annotated[bool, typer.Option(
+        "--no-configtest", help="Do not run Apache's config test after unpatching.")] = False,
+) -> None:
+    """Take the managed block out of every <VirtualHost> of each file, leaving the file as it was
+    before patch (a classic Capistrano block the patch replaced comes back)."""
+    from . import patch as patching
+    from . import targets
+    from .errors import ApacheMaintError
+
+    paths = list(files or [])
+    if config is not None:
+        srv = targets.load(config)
+        targets.included_only(srv, paths)
+        paths = paths or targets.vhost_files(srv)
+    elif not paths:
+        raise ApacheMaintError("name vhost files, or --config MAIN for every vhost file of a server")
+    progress = _Progress("unpatching") if sys.stderr.isatty() else None
+    plans = patching.plan_all(paths, progress=progress, edit=patching.unplan_text)
+    if progress:
+        progress.done()
+    _apply(plans, diff, check, config, no_configtest)
 
 
 def _tuple(values: Optional[list[str]]) -> Optional[tuple[str, ...]]:
