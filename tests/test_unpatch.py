@@ -260,3 +260,13 @@ def test_an_unpatched_vhost_serves_as_before_with_the_page_in_place(name, apache
     assert after == before
     if name != "legacy-capistrano.conf":  # the recipe answers 200 with the page, as it always did
         assert {status for status, _ in after} <= {200, 404} and 200 in {status for status, _ in after}
+
+
+def test_a_batch_planned_in_two_processes_unpatches_every_file(tmp_path):
+    from apachemaint import forked
+
+    files = [_site(tmp_path, patch_text(LEGACY if i % 2 else PROXY), f"s{i}.conf")
+             for i in range(forked.MIN_ITEMS + 2)]
+    plans = patching.plan_all(files, edit=unplan_text)
+    assert [p.new_text for p in plans] == [LEGACY if i % 2 else PROXY for i in range(len(files))]
+    assert {r.action for p in plans for r in p.results} == {Action.REMOVED, Action.LEGACY_BACK}
