@@ -96,11 +96,9 @@ def load(main: Path) -> server.Server:
 
 
 def vhost_files(srv: server.Server) -> list[str]:
-    """Every file of ``srv`` that holds a <VirtualHost>, as the server includes it."""
-    from . import vhosts
-
-    return [path for path, cf in srv.configs.items()
-            if "<virtualhost" in cf.lower_text and vhosts.find(cf)]
+    """Every file of ``srv`` that names a <VirtualHost>, as the server includes it (one that
+    names it only in a comment is planned too, and planned to stay as it is)."""
+    return [path for path, cf in srv.configs.items() if "<virtualhost" in cf.lower_text]
 
 
 def included_only(srv: server.Server, paths: list[str]) -> None:
