@@ -156,7 +156,8 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
         if legacy:
             edits += [(n.start, n.end, "") for n in legacy.nodes]
             lines = ", ".join(str(n.line) for n in legacy.nodes)
-            results.append(VHostResult(ref, Action.LEGACY, f"removed lines {lines}{_page_note(opts)}"))
+            results.append(VHostResult(ref, Action.LEGACY, f"removed lines {lines}, kept in the marker for "
+                                                           f"apachemaint unpatch{_page_note(opts)}"))
         else:
             results.append(VHostResult(ref, Action.INSERTED, _page_note(opts).removeprefix("; ")))
     text = cf.text

@@ -66,6 +66,8 @@ def test_a_replaced_classic_recipe_comes_back_byte_for_byte(variant):
                            + "</IfModule>\n"}[variant]
     patched, results = plan_text(parse(text), {})
     assert Action.LEGACY in {r.action for r in results}
+    assert all(r.detail.endswith(", kept in the marker for apachemaint unpatch") for r in results
+               if r.action is Action.LEGACY)
     assert "RewriteRule ^.*$ /system/maintenance.html [L]" not in patched
     back, results = unpatch_text(patched)
     assert back == text
