@@ -12,9 +12,13 @@ import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from .errors import BlockError, InvalidOption
 from .reader import Comment, ConfigFile, Directive, Node, Section
+
+if TYPE_CHECKING:
+    from . import vhosts
 
 FORMAT = 2
 BEGIN = "# BEGIN apachemaint"
@@ -118,6 +122,10 @@ class Marker:
     format: int
     digest: str
     options: BlockOptions
+    legacy: str = ""  # the classic recipe this block replaced (see legacy_record); "" when none
+
+
+LEGACY_KEY = "legacy"  # the marker field that records it: base64 of JSON, read only by unpatch
 
 
 def parse_marker(text: str, path: str = "", line: int = 0) -> Marker:
@@ -128,8 +136,12 @@ def parse_marker(text: str, path: str = "", line: int = 0) -> Marker:
     except (IndexError, ValueError):
         raise BlockError("BEGIN apachemaint marker without version and digest", path, line) from None
     values: dict = {"assets": [], "allow_paths": [], "allow_ips": []}
+    legacy = ""
     for word in words[2:]:
         key, _, value = word.partition("=")
+        if key == LEGACY_KEY:
+            legacy = value
+            continue
         attr = _MARK_KEYS.get(key)
         if attr is None:
             raise BlockError(f"unknown option {key!r} in the BEGIN apachemaint marker", path, line)
@@ -145,7 +157,7 @@ def parse_marker(text: str, path: str = "", line: int = 0) -> Marker:
     for key in ("assets", "allow_paths", "allow_ips"):
         values[key] = tuple(values[key])
     try:
-        return Marker(fmt, digest, BlockOptions(**values))
+        return Marker(fmt, digest, BlockOptions(**values), legacy)
     except InvalidOption as exc:
         raise BlockError(f"the BEGIN apachemaint marker records a bad value: {exc.message}", path, line) from None
 
@@ -206,9 +218,12 @@ def digest(lines: list[str]) -> str:
 
 
 @lru_cache(maxsize=64)
-def render(o: BlockOptions, indent: str = "", unit: str = "    ", eol: str = "\n") -> str:
+def render(o: BlockOptions, indent: str = "", unit: str = "    ", eol: str = "\n", legacy: str = "") -> str:
+    """The block for a vhost indented by ``indent``; ``legacy`` (legacy_record) goes last in
+    the marker, outside the digest, so a block with or without it is current alike."""
     body = body_lines(o, unit)
-    begin = " ".join([BEGIN, f"v{FORMAT}", f"sha256:{digest(body)}"] + _marker_fields(o))
+    fields = _marker_fields(o) + ([f"{LEGACY_KEY}={legacy}"] if legacy else [])
+    begin = " ".join([BEGIN, f"v{FORMAT}", f"sha256:{digest(body)}"] + fields)
     lines = [begin] + body + [END + " (managed block: edit with `apachemaint patch`, not by hand)"]
     return "".join(f"{indent}{ln}{eol}" for ln in lines)
 
@@ -322,8 +337,8 @@ def refresh(cf: ConfigFile) -> str:
             if found.marker.format != FORMAT or found.edited:
                 continue
             unit = _unit_of(found.body, cf.line_indent(found.start))
-            edits.append((found.start, found.end,
-                          render(found.marker.options, cf.line_indent(found.start), unit, cf.eol)))
+            edits.append((found.start, found.end, render(found.marker.options, cf.line_indent(found.start),
+                                                         unit, cf.eol, found.marker.legacy)))
     text = cf.text
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
@@ -338,3 +353,92 @@ def _unit_of(body: list[str], indent: str) -> str:
             if inner.startswith(indent) and len(inner) > len(indent):
                 return inner[len(indent):]
     return "    "
+
+
+# --- undoing a patch: the block out, a replaced recipe back ---------------------------------
+
+def legacy_record(cf: ConfigFile, vhost: Section, legacy: Legacy) -> str:
+    """What ``patch`` removes of a classic recipe, as the marker records it: each removed
+    node's text, exactly, and how many lines after the block's END line it stood (counted
+    in the patched file, so the removed lines before it do not count).  Base64 of JSON, one
+    word: the marker is split on blanks."""
+    import base64
+    import json
+
+    records, removed = [], 0
+    for node in legacy.nodes:
+        node_text = cf.text[node.start:node.end]
+        records.append([cf.text.count("\n", vhost.open_end, node.start) - removed, node_text])
+        removed += node_text.count("\n")
+    data = json.dumps(records, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return base64.b64encode(data).decode("ascii")
+
+
+def _legacy_lines(found: Found, path: str) -> list[tuple[int, str]]:
+    import base64
+    import binascii
+    import json
+
+    try:
+        records = json.loads(base64.b64decode(found.marker.legacy, validate=True))
+        out = [(int(at), text) for at, text in records]
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise BlockError(f"the BEGIN apachemaint marker's {LEGACY_KEY}= record cannot be read ({exc})",
+                         path, found.line) from None
+    if any(at < 0 or not text.endswith("\n") for at, text in out) or out != sorted(out, key=lambda r: r[0]):
+        raise BlockError(f"the BEGIN apachemaint marker's {LEGACY_KEY}= record is not one patch wrote",
+                         path, found.line)
+    return out
+
+
+def _put_back(region: str, lines: list[tuple[int, str]], path: str, line: int) -> str:
+    """``region`` (the vhost after the block) with each recorded text at its line again."""
+    pos = done = 0
+    for at, text in lines:
+        for _ in range(at - done):
+            nl = region.find("\n", pos)
+            if nl < 0:
+                raise BlockError("the classic recipe this block replaced cannot be put back where it stood: "
+                                 "the vhost has fewer lines than when it was patched", path, line)
+            pos = nl + 1
+        region = region[:pos] + text + region[pos:]
+        pos, done = pos + len(text), at
+    return region
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What unpatching did to one vhost."""
+    blocks: int  # managed blocks taken out (0: it had none)
+    put_back: int  # lines of a recorded classic recipe put back (0: none recorded)
+    edited: bool = False  # the (first) block had been edited by hand
+
+
+def unpatch_text(cf: ConfigFile) -> tuple[str, list[tuple[vhosts.VHost, Removal]]]:
+    """``cf``'s text with every managed block taken out, and, where the block recorded the
+    classic recipe it replaced, that recipe back where it stood: the bytes the file had
+    before ``patch``.  Pure: text in, text out, one Removal per vhost."""
+    from . import vhosts  # vhosts imports this module
+
+    edits: list[tuple[int, int, str]] = []
+    out = []
+    for vh in vhosts.find(cf):
+        found = find_managed(cf, vh.section)
+        if not found:
+            out.append((vh, Removal(0, 0)))
+            continue
+        first = found[0]
+        lines = _legacy_lines(first, cf.path) if first.marker.legacy else []
+        if not lines:
+            edits += [(f.start, f.end, "") for f in found]
+        else:
+            close = vh.section.close_start
+            region = cf.text[first.end:close]
+            for f in reversed(found[1:]):
+                region = region[:f.start - first.end] + region[f.end - first.end:]
+            edits.append((first.start, close, _put_back(region, lines, cf.path, first.line)))
+        out.append((vh, Removal(len(found), sum(t.count("\n") for _, t in lines), first.edited)))
+    text = cf.text
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    return text, out

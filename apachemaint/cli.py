@@ -54,8 +54,12 @@ def main(version: Annotated[Optional[bool], typer.Option(
     gc.disable()
 
 
-# Strings, not Paths: click's Path conversion stats each one, 0.15 s for 10,000 files.
-Files = Annotated[list[str], typer.Argument(help="Vhost files (a sites-enabled link is followed to its file).")]
+# What a patch or unpatch run edits (targets.collect).  Strings, not Paths: click's Path
+# conversion stats each one, 0.15 s for 10,000 files.
+TargetFiles = Annotated[Optional[list[str]], typer.Argument(
+    help="Vhost files (a sites-enabled link is followed to its file) or folders (every file in them, as httpd's "
+         "Include folder/ reads them, minus the excludes). None with --config: every vhost file of that server.",
+    show_default=False)]
 
 # The block's options, shared by `patch` and `new`: None means "not given", so a re-patch
 # keeps what the block's marker recorded.
@@ -85,10 +89,25 @@ def _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_a
     return given
 
 
+FromFile = Annotated[Optional[str], typer.Option(
+    "--from-file", help="Read more FILEs from this list, one path a line (- for stdin); blank lines are ignored.")]
+TargetExclude = Annotated[Optional[list[str]], typer.Option(
+    "--exclude", help="Path pattern left out of folders and --config (repeatable; adds to the settings file's; "
+                      "a file named one by one is taken as named).")]
+
+
+def _collect(files, from_file, config, exclude) -> list[str]:
+    from . import settings, targets
+
+    return targets.collect(files or [], from_file, config, settings.load().exclude + list(exclude or []))
+
+
 @app.command()
 @reports_errors
 def patch(
-    files: Files,
+    files: TargetFiles = None,
+    from_file: FromFile = None,
+    exclude: TargetExclude = None,
     page: PageOpt = None,
     asset_ext: AssetExtOpt = None,
     allow_path: AllowPathOpt = None,
@@ -99,7 +118,8 @@ def patch(
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; exit 1 if any file would change.")] = False,
     config: Annotated[Optional[Path], typer.Option(
-        help="Main server config to test after patching (default: the installed one of each known platform; "
+        help="Main server config: patch every vhost file it includes (or, with FILEs, only those, which it must "
+             "include), and test it after patching (default: the installed one of each known platform; "
              "apachemaint layouts lists them).")] = None,
     no_configtest: Annotated[bool, typer.Option(
         "--no-configtest", help="Do not run Apache's config test after patching.")] = False,
@@ -115,10 +135,19 @@ def patch(
     given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after)
     if site_pages is not None and not site_pages.startswith("/"):
         raise InvalidOption(f"--site-pages {site_pages!r}: give an absolute folder")
+    paths = _collect(files, from_file, config, exclude)
     progress = _Progress("patching") if sys.stderr.isatty() else None
-    plans = patching.plan_all(files, given, site_pages, progress=progress)
+    plans = patching.plan_all(paths, given, site_pages, progress=progress)
     if progress:
         progress.done()  # the line goes before the report is printed to the same terminal
+    _apply(plans, diff, check, config, no_configtest)
+
+
+def _apply(plans, diff: bool, check: bool, config: Optional[Path], no_configtest: bool) -> None:
+    """patch's and unpatch's report: each vhost's outcome, then the diff (--diff), the exit
+    status (--check), or the checkpointed, config-tested write."""
+    from . import patch as patching
+
     lines = []
     for p in plans:
         if p.followed_link:
@@ -143,6 +172,33 @@ def patch(
         print(f"{path}: not included by any server config found; config not tested")
     if not any(p.changed for p in plans):
         print("nothing to change")
+
+
+@app.command()
+@reports_errors
+def unpatch(
+    files: TargetFiles = None,
+    from_file: FromFile = None,
+    exclude: TargetExclude = None,
+    diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff; write nothing.")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Write nothing; exit 1 if any file would change.")] = False,
+    config: Annotated[Optional[Path], typer.Option(
+        help="Main server config: unpatch every vhost file it includes (or, with FILEs, only those, which it "
+             "must include), and test it after writing.")] = None,
+    no_configtest: Annotated[bool, typer.Option(
+        "--no-configtest", help="Do not run Apache's config test after unpatching.")] = False,
+) -> None:
+    """Take the managed block out of every <VirtualHost> of each file, leaving the file as it was
+    before patch (a classic Capistrano block the patch replaced comes back)."""
+    from . import patch as patching
+
+    paths = _collect(files, from_file, config, exclude)
+    progress = _Progress("unpatching") if sys.stderr.isatty() else None
+    plans = patching.plan_all(paths, progress=progress, edit=patching.unplan_text)
+    if progress:
+        progress.done()
+    _apply(plans, diff, check, config, no_configtest)
 
 
 def _tuple(values: Optional[list[str]]) -> Optional[tuple[str, ...]]:

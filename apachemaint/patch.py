@@ -31,6 +31,10 @@ class Action(Enum):
     RECONFIGURED = "block options changed"
     LEGACY = "classic Capistrano block replaced"
     NOT_APPLICABLE = "not applicable: redirect-only vhost"
+    # unpatch
+    REMOVED = "block removed; nothing put back (it records no block it replaced)"
+    LEGACY_BACK = "block removed; the classic Capistrano block it replaced put back"
+    NO_BLOCK = "no managed block"
 
 
 class VHostRef(NamedTuple):
@@ -136,7 +140,7 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
                 results.append(VHostResult(ref, Action.CURRENT))
                 continue
             indent = cf.line_indent(first.start)
-            edits.append((first.start, first.end, block.render(opts, indent, unit, eol)))
+            edits.append((first.start, first.end, block.render(opts, indent, unit, eol, first.marker.legacy)))
             edits += [(f.start, f.end, "") for f in found[1:]]
             action = {State.EDITED: Action.REWRITTEN, State.OUTDATED: Action.UPDATED}.get(
                 state, Action.RECONFIGURED)
@@ -147,11 +151,13 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
             continue
         page = location.from_legacy(cf, vh, legacy) if legacy and "page" not in dict(named) else _DEFAULTS.page
         opts = _merged(_DEFAULTS, _with_page(named, vh, page, pages))
-        edits.append((vh.section.open_end, vh.section.open_end, block.render(opts, indent, unit, eol)))
+        record = block.legacy_record(cf, vh.section, legacy) if legacy else ""  # what unpatch puts back
+        edits.append((vh.section.open_end, vh.section.open_end, block.render(opts, indent, unit, eol, record)))
         if legacy:
             edits += [(n.start, n.end, "") for n in legacy.nodes]
             lines = ", ".join(str(n.line) for n in legacy.nodes)
-            results.append(VHostResult(ref, Action.LEGACY, f"removed lines {lines}{_page_note(opts)}"))
+            results.append(VHostResult(ref, Action.LEGACY, f"removed lines {lines}, kept in the marker for "
+                                                           f"apachemaint unpatch{_page_note(opts)}"))
         else:
             results.append(VHostResult(ref, Action.INSERTED, _page_note(opts).removeprefix("; ")))
     text = cf.text
@@ -182,7 +188,9 @@ def _merged(options: BlockOptions, named: tuple) -> BlockOptions:
     return options.merged(**dict(named))
 
 
-def plan(path: str | Path, given: dict | None = None, pages: str | None = None) -> FilePlan:
+def plan(path: str | Path, given: dict | None = None, pages: str | None = None,
+         edit: Callable[[ConfigFile], tuple[str, list[VHostResult]]] | None = None) -> FilePlan:
+    """The plan for one file: ``plan_text`` (patch), or ``edit`` (unpatch: ``unplan_text``)."""
     real, followed = resolve_link(path)
     try:
         seen = Stamp.of(os.lstat(real))  # before reading: a later edit then shows as a change
@@ -190,12 +198,13 @@ def plan(path: str | Path, given: dict | None = None, pages: str | None = None) 
         seen = None  # reading reports what is wrong
     cf = reader.read(real)
     cf.path = str(path)
-    text, results = plan_text(cf, given, pages)
+    text, results = edit(cf) if edit else plan_text(cf, given, pages)
     return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(text), results, seen, cf)
 
 
 def plan_all(paths: Sequence[str | Path], given: dict | None = None, pages: str | None = None,
-             progress: Callable[[int, int | None], None] | None = None) -> list[FilePlan]:
+             progress: Callable[[int, int | None], None] | None = None,
+             edit: Callable[[ConfigFile], tuple[str, list[VHostResult]]] | None = None) -> list[FilePlan]:
     """``[plan(p, given) for p in paths]``, the second half planned in a second process when
     there are many (reading and parsing is most of a patch's time).  Its plans arrive
     without ``cf``; an error in either half is raised here, as planning one by one would.
@@ -208,7 +217,23 @@ def plan_all(paths: Sequence[str | Path], given: dict | None = None, pages: str 
         planned += n
         progress(planned, len(paths))
 
-    return forked.map_split(lambda p: [plan(p, given, pages)], paths, done=done if progress else None)
+    return forked.map_split(lambda p: [plan(p, given, pages, edit)], paths, done=done if progress else None)
+
+
+def unplan_text(cf: ConfigFile) -> tuple[str, list[VHostResult]]:
+    """``block.unpatch_text`` with its outcome in patch's terms, one result per vhost."""
+    text, removals = block.unpatch_text(cf)
+    results = []
+    for vh, r in removals:
+        ref = VHostRef(vh.tag, vh.line, vh.section.close_line, vh.within)
+        if not r.blocks:
+            results.append(VHostResult(ref, Action.NO_BLOCK))
+            continue
+        detail = [f"{r.put_back} line(s) back"] if r.put_back else []
+        detail += ["it was edited by hand"] if r.edited else []
+        detail += [f"{r.blocks - 1} duplicate block(s) removed too"] if r.blocks > 1 else []
+        results.append(VHostResult(ref, Action.LEGACY_BACK if r.put_back else Action.REMOVED, ", ".join(detail)))
+    return text, results
 
 
 @dataclass

@@ -161,6 +161,26 @@ def test_patched_check_diff_shows_the_vhost_change_and_writes_nothing(site, flee
     assert {s.name: s.vhost.read_bytes() for s in fleet.servers} == before
 
 
+def test_unpatched_takes_the_block_out_once_and_patched_puts_it_back(site, fleet):
+    names = [s.name for s in fleet.servers]
+    before = {s.name: s.vhost.read_bytes() for s in fleet.servers}
+    assert all(b"# BEGIN apachemaint" in b for b in before.values())
+    plan = site.run("patch.yml", "--check", "--diff", state="unpatched")
+    assert plan.returncode == 0 and changed(plan) == dict.fromkeys(names, 1), plan.stdout + plan.stderr
+    assert "-    # BEGIN apachemaint" in plan.stdout or "-# BEGIN apachemaint" in plan.stdout
+    assert {s.name: s.vhost.read_bytes() for s in fleet.servers} == before
+    try:
+        done = site.run("patch.yml", state="unpatched")
+        assert done.returncode == 0 and changed(done) == dict.fromkeys(names, 1), done.stdout + done.stderr
+        assert not any(b"# BEGIN apachemaint" in s.vhost.read_bytes() for s in fleet.servers)
+        again = site.run("patch.yml", state="unpatched")
+        assert again.returncode == 0 and changed(again) == dict.fromkeys(names, 0), again.stdout
+    finally:
+        back = site.run("patch.yml", state="patched")
+    assert back.returncode == 0 and changed(back) == dict.fromkeys(names, 1), back.stdout + back.stderr
+    assert {s.name: s.vhost.read_bytes() for s in fleet.servers} == before
+
+
 def test_unpatched_fails_cleanly_without_apachemaint_unpatch(site, fleet):
     has_unpatch = "unpatch" in (REPO / "apachemaint" / "cli.py").read_text()
     if has_unpatch:

@@ -164,6 +164,10 @@ def check_patch(data: bytes) -> None:
     again, again_results = patching.plan_text(new)
     assert again == new_text, "patching a patched file must change nothing"
     assert all(r.action in (patching.Action.CURRENT, patching.Action.NOT_APPLICABLE) for r in again_results)
+    marked = any(isinstance(n, reader.Comment) and n.text.startswith(("# BEGIN apachemaint", "# END apachemaint"))
+                 for n in reader.walk(cf.children))
+    if not marked:  # unpatch gives back every byte, a replaced classic recipe's included
+        assert patching.unplan_text(new)[0] == cf.text, "unpatch must give back the file as it was"
     if has_old:
         return  # replacing a block or a recipe legitimately removes lines
     # Lines as httpd counts them: str.splitlines() also breaks at \x1c-\x1e, \x85, U+2028...
