@@ -32,6 +32,9 @@ PAGE_JSON = "page.json"     # the JSON twin for Accept: application/json
 RETRY_AFTER = "retry-after"  # the Retry-After value `down` worked out from --until
 STATE_FILE = "state.json"   # the window `status` reports (read by apachemaint only)
 BYPASS_DIR = "bypass"       # a bypass token is a file name in here
+# ACME http-01: GET/HEAD of a challenge file that exists here passes, straight from disk.
+ACME_PATH = "/.well-known/acme-challenge/"
+ACME_ROOT = "%{DOCUMENT_ROOT}"  # the vhost's own, or the server's one it inherits (README)
 # The modules the block needs; rewrite first: the classic recipe needs it alone (AM006).
 MODULES = ("rewrite", "headers", "setenvif")
 A2ENMOD = "a2enmod " + " ".join(MODULES)
@@ -166,11 +169,22 @@ def body_lines(o: BlockOptions, unit: str = "    ") -> list[str]:
 # A patch run renders the same options for thousands of vhosts: once each is enough.
 @lru_cache(maxsize=64)
 def _body(o: BlockOptions, unit: str) -> tuple[str, ...]:
+    # The guard skips every rule after it; it is rendered once to count them.
+    lines = _render(o, unit, guarded=0)
+    guard = next(n for n, ln in enumerate(lines) if ln == "RewriteRule ^ - [S=0]")
+    skipped = sum(1 for ln in lines[guard + 1:] if ln.startswith("RewriteRule "))
+    return _render(o, unit, guarded=skipped)
+
+
+def _render(o: BlockOptions, unit: str, guarded: int) -> tuple[str, ...]:
     page_abs = not o.page.startswith("%{")
     text = _template().render(
+        guarded=guarded,
+        acme_path=_regex_path(ACME_PATH),
+        acme_root=ACME_ROOT,
         page=o.page,
         error_url=ERROR_URL,
-        error_url_regex=re.escape(ERROR_URL).replace("\\/", "/"),
+        error_url_regex=_regex_path(ERROR_URL),
         asset_regex="|".join(DEFAULT_ASSETS + o.assets),
         allow_paths=o.allow_paths,
         allow_path_regex="|".join(p.replace(".", "\\.") for p in o.allow_paths),
@@ -188,6 +202,11 @@ def _body(o: BlockOptions, unit: str) -> tuple[str, ...]:
         i=unit,
     )
     return tuple(ln for ln in text.splitlines() if ln.strip())
+
+
+def _regex_path(path: str) -> str:
+    """A URL path as a mod_rewrite pattern matching it literally."""
+    return re.escape(path).replace("\\/", "/").replace("\\-", "-")
 
 
 def digest(lines: list[str]) -> str:
@@ -325,7 +344,7 @@ def refresh(cf: ConfigFile) -> str:
 
 def _unit_of(body: list[str], indent: str) -> str:
     # The block's one nesting step (inside <If>) as the file writes it.
-    for prev, line in zip(body, body[1:], strict=False):
+    for prev, line in zip(body, body[1:]):
         if prev.strip().startswith("<If"):
             inner = line[:len(line) - len(line.lstrip())]
             if inner.startswith(indent) and len(inner) > len(indent):
