@@ -32,6 +32,8 @@ PAGE_JSON = "page.json"     # the JSON twin for Accept: application/json
 RETRY_AFTER = "retry-after"  # the Retry-After value `down` worked out from --until
 STATE_FILE = "state.json"   # the window `status` reports (read by apachemaint only)
 BYPASS_DIR = "bypass"       # a bypass token is a file name in here
+TOKEN_CHARS = "[0-9A-Za-z_-]{16,128}"  # what a bypass token is made of, in the block and in `down`
+DEFAULT_BYPASS_URL = "/.apachemaint/bypass"  # + /TOKEN: sets the bypass cookie, redirects to /
 # ACME http-01: GET/HEAD of a challenge file that exists here passes, straight from disk.
 ACME_PATH = "/.well-known/acme-challenge/"
 ACME_ROOT = "%{DOCUMENT_ROOT}"  # the vhost's own, or the server's one it inherits (README)
@@ -43,6 +45,7 @@ RETRY_AFTER_MAX = 365 * 86400  # a year: the longest Retry-After apachemaint ann
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _EXT = re.compile(r"^[A-Za-z0-9]{1,16}$")
 _COOKIE = re.compile(r"^[A-Za-z0-9_-]{0,64}$")  # empty: no bypass
+_TOKEN = re.compile(f"^{TOKEN_CHARS}$")
 _PAGE = re.compile(r"^(?:%\{DOCUMENT_ROOT\})?/[A-Za-z0-9._~/-]*\.html$")
 
 
@@ -54,6 +57,7 @@ class BlockOptions:
     allow_ips: tuple[str, ...] = ()
     bypass_cookie: str = "apachemaint_bypass"
     retry_after: int = 300
+    bypass_url: str = DEFAULT_BYPASS_URL  # empty: no secret URL (the cookie still works)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -92,14 +96,28 @@ def _validate(o: BlockOptions) -> None:
             raise InvalidOption(f"--allow-ip {cidr!r}: not a network address in CIDR form ({exc})") from None
     if o.bypass_cookie and not _COOKIE.match(o.bypass_cookie):
         raise InvalidOption(f"--bypass-cookie {o.bypass_cookie!r}: use letters, digits, _ and - only")
+    if o.bypass_url and (not _SAFE_PATH.match(o.bypass_url) or o.bypass_url.endswith("/")
+                         or any(seg in ("", ".", "..") for seg in o.bypass_url.split("/")[1:])):
+        raise InvalidOption(
+            f"--bypass-url {o.bypass_url!r}: an absolute URL path of letters, digits and . _ ~ / - only, "
+            "not ending in / (the token is added after it), or empty for none")
     if not isinstance(o.retry_after, int) or not 0 < o.retry_after <= RETRY_AFTER_MAX:
         raise InvalidOption(f"--retry-after {o.retry_after!r}: seconds between 1 and one year")
+
+
+def check_token(token: str) -> str:
+    """A bypass token the user chose (the same on every server of a fleet)."""
+    if not _TOKEN.match(token):
+        raise InvalidOption("--bypass-token (or APACHEMAINT_BYPASS_TOKEN): give 16-128 characters of "
+                            "A-Z a-z 0-9 _ - only")
+    return token
 
 
 # --- the marker --------------------------------------------------------------------------
 
 _MARK_KEYS = {"page": "page", "asset-ext": "assets", "allow-path": "allow_paths",
-              "allow-ip": "allow_ips", "bypass-cookie": "bypass_cookie", "retry-after": "retry_after"}
+              "allow-ip": "allow_ips", "bypass-cookie": "bypass_cookie", "retry-after": "retry_after",
+              "bypass-url": "bypass_url"}
 
 
 def _marker_fields(o: BlockOptions) -> list[str]:
@@ -108,6 +126,7 @@ def _marker_fields(o: BlockOptions) -> list[str]:
     fields += [f"allow-ip={c}" for c in o.allow_ips]
     fields += [f"asset-ext={e}" for e in o.assets]
     fields.append(f"bypass-cookie={o.bypass_cookie}")
+    fields.append(f"bypass-url={o.bypass_url}")
     return fields
 
 
@@ -190,6 +209,8 @@ def _render(o: BlockOptions, unit: str, guarded: int) -> tuple[str, ...]:
         allow_path_regex="|".join(p.replace(".", "\\.") for p in o.allow_paths),
         allow_ips=o.allow_ips,
         bypass_cookie=o.bypass_cookie,
+        bypass_url_regex=_regex_path(o.bypass_url) if o.bypass_cookie and o.bypass_url else "",
+        token_regex=TOKEN_CHARS,
         state=o.state_dir,
         preview_dir=PREVIEW_DIR,
         preview_header=PREVIEW_HEADER,
