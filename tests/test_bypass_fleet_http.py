@@ -145,3 +145,30 @@ def test_the_secret_url_path_is_set_at_patch_time(apache_factory, backend, serve
     opened = server.get(f"/let-the-team-in/{TOKEN}")
     assert opened.status == 302 and _cookie_from(opened) == f"{COOKIE}={TOKEN}"
     assert server.get("/", cookie=f"{COOKIE}={TOKEN}").status == 200
+
+
+def test_over_https_the_cookie_is_secure_and_httponly(apache_factory, backend, served_tmp_path, own_state_dir):
+    """A `new --tls` vhost: the secret URL answers over https with a Secure, HttpOnly cookie."""
+    from test_new import make_cert, require_modules
+    from test_new_http import generate_to, https_get, public_dir
+
+    from apachemaint.httpd import DEFAULT_MODULES, free_port
+    from apachemaint.sitevalues import SiteOptions
+
+    require_modules(["ssl"])
+    tls = make_cert(served_tmp_path, "secure.test")
+    docroot = public_dir(served_tmp_path / "secure" / "public")
+    http_port, https_port = free_port(), free_port()
+    conf, modules = generate_to(served_tmp_path, "proxy", SiteOptions(
+        server_name="secure.test", docroot=str(docroot), backend=f"http://127.0.0.1:{backend.port}",
+        tls=True, **tls, http_port=http_port, https_port=https_port))
+    apache_factory([conf], port=http_port, modules=DEFAULT_MODULES + modules,
+                   extra_config=f"Listen 127.0.0.1:{https_port} https")
+    assert apachemaint("down", "--vhost", conf, "--bypass-token", TOKEN, state=own_state_dir).returncode == 0
+    opened = https_get(https_port, "secure.test", f"/.apachemaint/bypass/{TOKEN}", tls["cert"])
+    assert opened.status == 302 and opened.headers["Location"] == "https://secure.test/"  # the Host sent has no port
+    [set_cookie] = opened.headers.get_all("Set-Cookie")
+    parts = [p.strip().lower() for p in set_cookie.split(";")]
+    assert parts[0] == f"{COOKIE}={TOKEN}".lower() and {"secure", "httponly", "samesite=lax", "path=/",
+                                                         "domain=secure.test"} <= set(parts), set_cookie
+    assert https_get(https_port, "secure.test", "/", tls["cert"]).status == 503
