@@ -249,7 +249,7 @@ def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, un
          connect: Connect = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
     _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh, verify_url, config,
-          connect, site_name, bypass_token)
+          connect, site_name, bypass_token or None)  # an empty APACHEMAINT_BYPASS_TOKEN is none
 
 
 @app.command()

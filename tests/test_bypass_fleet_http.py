@@ -134,6 +134,13 @@ def test_a_bad_token_is_one_line_and_exit_2_with_nothing_written(token, served_t
         assert list(docroot.iterdir()) == []
 
 
+def test_an_empty_environment_token_is_no_token(served_tmp_path, own_state_dir):
+    docroot = served_tmp_path / "www"
+    docroot.mkdir()
+    result = apachemaint("down", "--docroot", docroot, env={"APACHEMAINT_BYPASS_TOKEN": ""}, state=own_state_dir)
+    assert result.returncode == 0 and "bypass" not in result.stdout, result
+
+
 def test_the_secret_url_path_is_set_at_patch_time(apache_factory, backend, served_tmp_path, own_state_dir):
     server = Server(apache_factory, backend, served_tmp_path / "web", ADDRESSES[0],
                     given={"bypass_url": "/let-the-team-in"})

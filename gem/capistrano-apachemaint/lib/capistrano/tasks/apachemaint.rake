@@ -90,8 +90,8 @@ module Capistrano
         (template = setting(host, :maintenance_template_path)) && args.push("--template", template.to_s)
         args << "--bypass" if setting(host, :apachemaint_bypass)
         # One token for every server (and so one cookie behind a load balancer).
-        (token = setting(host, :apachemaint_bypass_token) || ENV["APACHEMAINT_BYPASS_TOKEN"]) &&
-          args.push("--bypass-token", token.to_s)
+        token = setting(host, :apachemaint_bypass_token) || ENV["APACHEMAINT_BYPASS_TOKEN"]
+        args.push("--bypass-token", token.to_s) unless token.to_s.empty?
         args + verify_args(host)
       end
 
