@@ -41,6 +41,11 @@ JSON_MAP = "page-json.var"
 RETRY_AFTER = "retry-after"  # the Retry-After value `down` worked out from --until
 STATE_FILE = "state.json"   # the window `status` reports (read by apachemaint only)
 BYPASS_DIR = "bypass"       # a bypass token is a file name in here
+TOKEN_CHARS = "[0-9A-Za-z_-]{16,128}"  # what a bypass token is made of, in the block and in `down`
+DEFAULT_BYPASS_URL = "/.apachemaint/bypass"  # + /TOKEN: sets the bypass cookie, redirects to /
+# ACME http-01: GET/HEAD of a challenge file that exists here passes, straight from disk.
+ACME_PATH = "/.well-known/acme-challenge/"
+ACME_ROOT = "%{DOCUMENT_ROOT}"  # the vhost's own, or the server's one it inherits (README)
 # The modules the block needs; rewrite first: the classic recipe needs it alone (AM006).
 MODULES = ("rewrite", "headers", "setenvif")
 A2ENMOD = "a2enmod " + " ".join(MODULES)
@@ -49,6 +54,7 @@ RETRY_AFTER_MAX = 365 * 86400  # a year: the longest Retry-After apachemaint ann
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _EXT = re.compile(r"^[A-Za-z0-9]{1,16}$")
 _COOKIE = re.compile(r"^[A-Za-z0-9_-]{0,64}$")  # empty: no bypass
+_TOKEN = re.compile(f"^{TOKEN_CHARS}$")
 _PAGE = re.compile(r"^(?:%\{DOCUMENT_ROOT\})?/[A-Za-z0-9._~/-]*\.html$")
 
 
@@ -60,6 +66,7 @@ class BlockOptions:
     allow_ips: tuple[str, ...] = ()
     bypass_cookie: str = "apachemaint_bypass"
     retry_after: int = 300
+    bypass_url: str = DEFAULT_BYPASS_URL  # empty: no secret URL (the cookie still works)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -98,14 +105,28 @@ def _validate(o: BlockOptions) -> None:
             raise InvalidOption(f"--allow-ip {cidr!r}: not a network address in CIDR form ({exc})") from None
     if o.bypass_cookie and not _COOKIE.match(o.bypass_cookie):
         raise InvalidOption(f"--bypass-cookie {o.bypass_cookie!r}: use letters, digits, _ and - only")
+    if o.bypass_url and (not _SAFE_PATH.match(o.bypass_url) or o.bypass_url.endswith("/")
+                         or any(seg in ("", ".", "..") for seg in o.bypass_url.split("/")[1:])):
+        raise InvalidOption(
+            f"--bypass-url {o.bypass_url!r}: an absolute URL path of letters, digits and . _ ~ / - only, "
+            "not ending in / (the token is added after it), or empty for none")
     if not isinstance(o.retry_after, int) or not 0 < o.retry_after <= RETRY_AFTER_MAX:
         raise InvalidOption(f"--retry-after {o.retry_after!r}: seconds between 1 and one year")
+
+
+def check_token(token: str) -> str:
+    """A bypass token the user chose (the same on every server of a fleet)."""
+    if not _TOKEN.match(token):
+        raise InvalidOption("--bypass-token (or APACHEMAINT_BYPASS_TOKEN): give 16-128 characters of "
+                            "A-Z a-z 0-9 _ - only")
+    return token
 
 
 # --- the marker --------------------------------------------------------------------------
 
 _MARK_KEYS = {"page": "page", "asset-ext": "assets", "allow-path": "allow_paths",
-              "allow-ip": "allow_ips", "bypass-cookie": "bypass_cookie", "retry-after": "retry_after"}
+              "allow-ip": "allow_ips", "bypass-cookie": "bypass_cookie", "retry-after": "retry_after",
+              "bypass-url": "bypass_url"}
 
 
 def _marker_fields(o: BlockOptions) -> list[str]:
@@ -114,6 +135,7 @@ def _marker_fields(o: BlockOptions) -> list[str]:
     fields += [f"allow-ip={c}" for c in o.allow_ips]
     fields += [f"asset-ext={e}" for e in o.assets]
     fields.append(f"bypass-cookie={o.bypass_cookie}")
+    fields.append(f"bypass-url={o.bypass_url}")
     return fields
 
 
@@ -183,16 +205,29 @@ def body_lines(o: BlockOptions, unit: str = "    ") -> list[str]:
 # A patch run renders the same options for thousands of vhosts: once each is enough.
 @lru_cache(maxsize=64)
 def _body(o: BlockOptions, unit: str) -> tuple[str, ...]:
+    # The guard skips every rule after it; it is rendered once to count them.
+    lines = _render(o, unit, guarded=0)
+    guard = next(n for n, ln in enumerate(lines) if ln == "RewriteRule ^ - [S=0]")
+    skipped = sum(1 for ln in lines[guard + 1:] if ln.startswith("RewriteRule "))
+    return _render(o, unit, guarded=skipped)
+
+
+def _render(o: BlockOptions, unit: str, guarded: int) -> tuple[str, ...]:
     page_abs = not o.page.startswith("%{")
     text = _template().render(
+        guarded=guarded,
+        acme_path=_regex_path(ACME_PATH),
+        acme_root=ACME_ROOT,
         page=o.page,
         error_url=ERROR_URL,
-        error_url_regex=re.escape(ERROR_URL).replace("\\/", "/"),
+        error_url_regex=_regex_path(ERROR_URL),
         asset_regex="|".join(DEFAULT_ASSETS + o.assets),
         allow_paths=o.allow_paths,
         allow_path_regex="|".join(p.replace(".", "\\.") for p in o.allow_paths),
         allow_ips=o.allow_ips,
         bypass_cookie=o.bypass_cookie,
+        bypass_url_regex=_regex_path(o.bypass_url) if o.bypass_cookie and o.bypass_url else "",
+        token_regex=TOKEN_CHARS,
         state=o.state_dir,
         preview_dir=PREVIEW_DIR,
         preview_header=PREVIEW_HEADER,
@@ -207,6 +242,11 @@ def _body(o: BlockOptions, unit: str) -> tuple[str, ...]:
         i=unit,
     )
     return tuple(ln for ln in text.splitlines() if ln.strip())
+
+
+def _regex_path(path: str) -> str:
+    """A URL path as a mod_rewrite pattern matching it literally."""
+    return re.escape(path).replace("\\/", "/").replace("\\-", "-")
 
 
 def digest(lines: list[str]) -> str:
@@ -347,7 +387,7 @@ def refresh(cf: ConfigFile) -> str:
 
 def _unit_of(body: list[str], indent: str) -> str:
     # The block's one nesting step (inside <If>) as the file writes it.
-    for prev, line in zip(body, body[1:], strict=False):
+    for prev, line in zip(body, body[1:]):
         if prev.strip().startswith("<If"):
             inner = line[:len(line) - len(line.lstrip())]
             if inner.startswith(indent) and len(inner) > len(indent):

@@ -75,16 +75,20 @@ AllowIpOpt = Annotated[Optional[list[str]], typer.Option(
 BypassCookieOpt = Annotated[Optional[str], typer.Option(
     "--bypass-cookie", help="Cookie name whose per-window token (down --bypass) lets a browser through. "
                             "Default apachemaint_bypass.")]
+BypassUrlOpt = Annotated[Optional[str], typer.Option(
+    "--bypass-url", help="URL path whose /TOKEN sets the bypass cookie and redirects to / while that token's "
+                         "window is open ('' for none). Default /.apachemaint/bypass.")]
 RetryAfterOpt = Annotated[Optional[int], typer.Option(
     "--retry-after", help="Seconds sent in Retry-After with the 503 when down gives no --until. Default 300.")]
 
 
-def _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after) -> dict:
+def _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after, bypass_url=None) -> dict:
     """The block options the user named; checked now, before any file is read."""
     from .block import BlockOptions
 
     given = {"page": page, "assets": _tuple(asset_ext), "allow_paths": _tuple(allow_path),
-             "allow_ips": _tuple(allow_ip), "bypass_cookie": bypass_cookie, "retry_after": retry_after}
+             "allow_ips": _tuple(allow_ip), "bypass_cookie": bypass_cookie, "retry_after": retry_after,
+             "bypass_url": bypass_url}
     BlockOptions().merged(**given)
     return given
 
@@ -113,6 +117,7 @@ def patch(
     allow_path: AllowPathOpt = None,
     allow_ip: AllowIpOpt = None,
     bypass_cookie: BypassCookieOpt = None,
+    bypass_url: BypassUrlOpt = None,
     retry_after: RetryAfterOpt = None,
     diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff; write nothing.")] = False,
     check: Annotated[bool, typer.Option(
@@ -132,7 +137,7 @@ def patch(
     from . import patch as patching
     from .errors import InvalidOption
 
-    given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after)
+    given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after, bypass_url)
     if site_pages is not None and not site_pages.startswith("/"):
         raise InvalidOption(f"--site-pages {site_pages!r}: give an absolute folder")
     paths = _collect(files, from_file, config, exclude)
@@ -279,12 +284,13 @@ def _langs(lang, langs) -> tuple[str, ...]:
 
 
 def _down(targets, reason, until, template, bypass, verify=False, lang=None, refresh=False, verify_url=None,
-          config=None, connect=None, site_name=None, langs=None):
+          config=None, connect=None, site_name=None, bypass_token=None, langs=None):
     from . import maintenance
     from .block import RETRY_AFTER_MAX
 
     result = maintenance.down(targets, reason=reason or "", until=until, template=template, bypass=bypass,
-                              lang=lang or "en", refresh=refresh, site_name=site_name, langs=_langs(lang, langs))
+                              lang=lang or "en", refresh=refresh, site_name=site_name, bypass_token=bypass_token,
+                              langs=_langs(lang, langs))
     for t in targets:
         capped = ", capped at a year" if result.retry_after >= RETRY_AFTER_MAX else ""
         date = "" if result.retry_header == str(result.retry_after) else f", sent as {result.retry_header}"
@@ -294,6 +300,8 @@ def _down(targets, reason, until, template, bypass, verify=False, lang=None, ref
         print(f"bypass for this window only: send the cookie {cookie}={result.token}")
         print(f"  e.g. curl --cookie '{cookie}={result.token}' URL, or in the browser console: "
               f"document.cookie = '{cookie}={result.token}; path=/'")
+        if url := targets[0].options.bypass_url:
+            print(f"  or open {url}/{result.token} on the site: it sets the cookie and redirects to /")
     _proved(targets, result.html, verify, verify_url, config, connect)
     return result
 
@@ -304,11 +312,14 @@ def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, un
          template: Template = None, lang: Lang = None, langs: Langs = None, refresh: Refresh = False,
          site_name: SiteName = None,
          bypass: Annotated[bool, typer.Option(help="Make a bypass token for this window and print it.")] = False,
+         bypass_token: Annotated[Optional[str], typer.Option(
+             "--bypass-token", envvar="APACHEMAINT_BYPASS_TOKEN", show_envvar=True,
+             help="This window's bypass token, the same on every server (16-128 of A-Za-z0-9_-).")] = None,
          verify: VerifyFlag = False, verify_url: VerifyUrl = None, config: VerifyConfig = None,
          connect: Connect = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
     _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh, verify_url, config,
-          connect, site_name, langs)
+          connect, site_name, bypass_token or None, langs)  # an empty APACHEMAINT_BYPASS_TOKEN is none
 
 
 @app.command()
@@ -716,6 +727,7 @@ def new(
     allow_ip: AllowIpOpt = None,
     asset_ext: AssetExtOpt = None,
     bypass_cookie: BypassCookieOpt = None,
+    bypass_url: BypassUrlOpt = None,
     retry_after: RetryAfterOpt = None,
     templates: Annotated[Optional[Path], typer.Option(
         help="Folder of your own KIND.conf.j2 templates (wins over a built-in of the same name).")] = None,
@@ -744,7 +756,7 @@ def new(
         raise InvalidOption("name a template (apachemaint new --list shows them)")
     if output is not None and enable:
         raise InvalidOption("-o FILE and --enable exclude each other")
-    given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after)
+    given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after, bypass_url)
     opts = SiteOptions(server_name=server_name or "", aliases=tuple(alias or ()), docroot=docroot,
                        backend=backend, app_root=app_root, wsgi_script=wsgi_script, venv=venv,
                        static_paths=_tuple(static_path), tls=tls, cert=cert, key=key, hsts=hsts,

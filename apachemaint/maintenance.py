@@ -109,10 +109,16 @@ def _check(targets: list[Target]) -> None:
 
 def down(targets: list[Target], *, reason: str = "", until: str | None = None, template: Path | None = None,
          bypass: bool = False, now: datetime | None = None, lang: str = page.DEFAULT_LANG,
-         refresh: bool = False, site_name: str | None = None, langs: tuple[str, ...] = ()) -> DownResult:
-    """``langs``: a page per language, Apache choosing by Accept-Language; the first is the
+         refresh: bool = False, site_name: str | None = None, bypass_token: str | None = None,
+         langs: tuple[str, ...] = ()) -> DownResult:
+    """``bypass`` makes a random token for this window; ``bypass_token`` uses the one given
+    (the same on every server of a fleet).  Either way it lives only as long as the window.
+    ``langs``: a page per language, Apache choosing by Accept-Language; the first is the
     default and the one the flag page holds (``lang`` is then not used)."""
     now = now or datetime.now(timezone.utc)
+    if bypass_token is not None:
+        block.check_token(bypass_token)  # before anything is read or written
+        bypass = True
     parsed = page.parse_until(until, now)
     languages = tuple(langs) or (lang,)
     site = site_of(targets) if site_name is None else site_name
@@ -126,7 +132,7 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
                                    t.source)
     _check(targets)
     if bypass:
-        result.token = secrets.token_urlsafe(24)
+        result.token = bypass_token or secrets.token_urlsafe(24)
     sites: list[_Site] = []
     staged: list[pagedir.Staged] = []
     try:

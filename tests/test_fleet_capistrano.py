@@ -186,6 +186,26 @@ def test_down_status_up_on_every_server_verified(project, fleet):
     assert all(f"{s.address}: 1 up, 0 still down" in done.stdout for s in fleet.servers), done.stdout
 
 
+def test_one_bypass_token_for_every_server(project, fleet):
+    """APACHEMAINT_BYPASS_TOKEN in cap's environment reaches every server's `down`: the
+    secret URL sets the same cookie on each, and it lets its holder through to the app."""
+    token = "cap-fleet-token-0123456789"
+    done = cap(project, "apachemaint:down", REASON="upgrade", APACHEMAINT_BYPASS_TOKEN=token)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_all_down(fleet, "upgrade")
+    for server in fleet.servers:
+        opened = get(server.url(f"/.apachemaint/bypass/{token}"))
+        assert opened.status == 302, server.name
+        cookie = opened.headers["Set-Cookie"].split(";")[0]
+        assert cookie == f"apachemaint_bypass={token}"
+        assert get(server.url("/"), headers={"Cookie": cookie}).text == f"app on {server.name}\n"
+    done = cap(project, "apachemaint:up")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for server in fleet.servers:  # after up the URL is the site's own again: no cookie, no redirect
+        after = get(server.url(f"/.apachemaint/bypass/{token}"))
+        assert after.status not in (302, 503) and not after.headers.get_all("Set-Cookie"), after.status
+
+
 def reload_with(server, vhost: bytes, answers_while_page_in_place: int) -> None:
     """Serve `vhost` instead; graceful reload is asynchronous, so wait until a page put in
     place by hand gets the answer only the new config gives."""

@@ -27,6 +27,7 @@ PLAY = """\
         docroot: "{{ apachemaint_docroot }}"
         reason: "{{ reason | default('') }}"
         until: "{{ until | default(omit) }}"
+        bypass_token: "{{ bypass_token | default(omit) }}"
         apachemaint: "{{ apachemaint_command }}"
     # Every "server" is this machine: the facts land in the test's folder.
     - name: Facts
@@ -130,6 +131,20 @@ def test_down_is_idempotent_returns_facts_and_up_ends_it(site, fleet):
     assert [get(s.url("/")).status for s in fleet.servers] == [200] * 3
     up_again = site.run("site.yml", state="up")
     assert changed(up_again) == dict.fromkeys(names, 0), up_again.stdout
+
+
+def test_one_bypass_token_for_every_host(site, fleet):
+    """bypass_token: the same token on every host; the secret URL sets its cookie on each."""
+    token = "ansible-fleet-token-0123456789"
+    down = site.run("site.yml", state="down", reason="upgrade", bypass_token=token)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert token not in down.stdout  # no_log
+    for server in fleet.servers:
+        assert get(server.url("/")).status == 503
+        opened = get(server.url(f"/.apachemaint/bypass/{token}"))
+        assert opened.status == 302 and opened.headers["Set-Cookie"].startswith(f"apachemaint_bypass={token};")
+        assert get(server.url("/"), headers={"Cookie": f"apachemaint_bypass={token}"}).status == 200
+    assert site.run("site.yml", state="up").returncode == 0
 
 
 def test_check_mode_predicts_and_diff_shows_the_page_without_touching_the_site(site, fleet):

@@ -51,6 +51,11 @@ options:
     description: Make a bypass token for this window (always a change, since every token is new). It is in RV(stdout).
     type: bool
     default: false
+  bypass_token:
+    description:
+      - This window's bypass token, the same on every host (16-128 of A-Za-z0-9_-), so one cookie or the secret URL
+        C(/.apachemaint/bypass/TOKEN) covers the fleet. Always a change, as O(bypass) is.
+    type: str
   verify:
     description:
       - After down or up, ask every name of every vhost behind the page, on every address, whether it answers
@@ -217,7 +222,7 @@ def window(module, cli, target):
         else ""
     reason, until = p["reason"].strip(), (p["until"] or "").strip()
     if p["state"] == "down":
-        changed = p["bypass"] or not same_window(before, reason, until)
+        changed = p["bypass"] or bool(p["bypass_token"]) or not same_window(before, reason, until)
     else:
         changed = any(s["maintenance"] for s in as_list(before))
     result = {"changed": changed}
@@ -229,6 +234,7 @@ def window(module, cli, target):
                           "before_header": ", ".join(pages), "after_header": ", ".join(pages)}
     if changed and not module.check_mode:
         command = ["down"] + target + down_args(p) + (["--bypass"] if p["bypass"] else []) \
+            + (["--bypass-token", p["bypass_token"]] if p["bypass_token"] else []) \
             if p["state"] == "down" else ["up"] + target
         result["stdout"] = cli.run(*command + proof_args(p))[1]
     after = status(cli, target) if not module.check_mode else before
@@ -271,6 +277,7 @@ def main():
             "until": {"type": "str"},
             "template": {"type": "path"},
             "bypass": {"type": "bool", "default": False},
+            "bypass_token": {"type": "str", "no_log": True},
             "verify": {"type": "bool", "default": False},
             "verify_url": {"type": "str"},
             "config": {"type": "path"},

@@ -89,6 +89,9 @@ module Capistrano
         (until_ = ENV["UNTIL"] || fetch(:apachemaint_until)) && args.push("--until", until_.to_s)
         (template = setting(host, :maintenance_template_path)) && args.push("--template", template.to_s)
         args << "--bypass" if setting(host, :apachemaint_bypass)
+        # One token for every server (and so one cookie behind a load balancer).
+        token = setting(host, :apachemaint_bypass_token) || ENV["APACHEMAINT_BYPASS_TOKEN"]
+        args.push("--bypass-token", token.to_s) unless token.to_s.empty?
         args + verify_args(host)
       end
 
