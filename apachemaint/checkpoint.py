@@ -31,10 +31,11 @@ import json
 import os
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import forked
+from .caller import real_user
 from .errors import ApacheMaintError, UnsafeWrite
 from .safewrite import PartialWrite, sync_paths, write_atomic, write_many
 
@@ -48,8 +49,11 @@ def state_dir() -> Path:
     return Path(base) / "apachemaint"
 
 
-def _sha(data: bytes) -> str:
+def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+_sha = sha
 
 
 @dataclass
@@ -59,8 +63,27 @@ class Change:
     after: bytes
 
 
-def create(changes: list[Change]) -> Path:
-    """Save the original of every change in a new checkpoint folder; returns the folder."""
+@dataclass
+class Created:
+    """A file, link or folder a run creates: ``restore`` removes it again."""
+    path: str  # absolute
+    kind: str  # "file", "link" or "folder"
+    sha256: str = ""  # a file's bytes
+    target: str = ""  # a link's target
+
+    def record(self) -> dict:
+        out = {"path": self.path, "kind": self.kind}
+        if self.kind == "file":
+            out["sha256"] = self.sha256
+        if self.kind == "link":
+            out["target"] = self.target
+        return out
+
+
+def create(changes: list[Change], created: list[Created] | tuple = (), *,
+           command: list[str] | tuple | None = None) -> Path:
+    """Save the original of every change in a new checkpoint folder, with a record of what
+    the run creates, who ran it and which command; returns the folder."""
     folder = _new_folder()
     base = str(folder)
     try:
@@ -80,7 +103,9 @@ def create(changes: list[Change]) -> Path:
         except PartialWrite as exc:  # backups, not the caller's targets: nothing of theirs was written
             raise UnsafeWrite(f"cannot save the originals: {exc.message}", exc.file) from None
         sync_paths([*links, base, str(folder.parent)])  # the links and the folder itself survive a crash
-        manifest = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": entries}
+        manifest = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "who": real_user(),
+                    "command": list(command or []), "files": entries,
+                    "new": [c.record() for c in created]}
         # Not indented: at 10,000 files the indenting encoder costs twice the compact one.
         write_atomic(folder / "manifest.json", json.dumps(manifest).encode(), mode=0o600)
     except BaseException:
@@ -95,22 +120,28 @@ class Saving:
     ``wait`` gives the complete checkpoint or raises what ``create`` raised; a second process
     that ends without a word is replaced by making the checkpoint here."""
 
-    def __init__(self, changes: list[Change]) -> None:
+    def __init__(self, changes: list[Change], created: list[Created] | tuple = (), *,
+                 command: list[str] | tuple | None = None) -> None:
         self.changes = changes
+        self.created = created
+        self.command = command
         self.folder: Path | None = None
         self.partner: forked.Partner | None = None
         if len(changes) >= forked.MIN_ITEMS:
             partner = forked.Partner()
             if partner.start():
                 if partner.child:
-                    _create_for(partner, changes)  # does not return
+                    _create_for(partner, self)  # does not return
                 self.partner = partner
+
+    def create(self) -> Path:
+        return create(self.changes, self.created, command=self.command)
 
     def wait(self) -> Path:
         if self.folder is None:
             done = self._hear()
             if done is None:  # no second process, or it ended without a word
-                self.folder = create(self.changes)
+                self.folder = self.create()
             elif isinstance(done, BaseException):
                 raise done
             else:
@@ -132,11 +163,11 @@ class Saving:
         return done
 
 
-def _create_for(partner: forked.Partner, changes: list[Change]) -> None:
+def _create_for(partner: forked.Partner, saving: Saving) -> None:
     """In the second process: make the checkpoint, send its folder (or the error), leave."""
     try:
         try:
-            done: Path | BaseException = create(changes)
+            done: Path | BaseException = saving.create()
         except BaseException as exc:  # create has removed its folder; the parent raises this
             done = exc
         partner.send(done)
@@ -253,8 +284,23 @@ def all_checkpoints() -> list[Path]:
                   key=lambda p: (p.name.split("-")[0], int(p.name.split("-")[-1])))
 
 
+@dataclass
+class Restored:
+    """What ``put_back`` did with a checkpoint."""
+    folder: Path
+    restored: list[Path] = field(default_factory=list)  # edited files, given their original bytes
+    removed: list[Path] = field(default_factory=list)  # files, links and folders the run had created
+
+
 def restore(checkpoint: Path | None = None, *, force: bool = False) -> list[Path]:
-    """Put back every file of a checkpoint (the newest by default).
+    """``put_back``: the paths restored, then those removed."""
+    done = put_back(checkpoint, force=force)
+    return done.restored + done.removed
+
+
+def put_back(checkpoint: Path | None = None, *, force: bool = False) -> Restored:
+    """Put back every file of a checkpoint (the newest by default), and take away every
+    file, link and folder its run created, in one transaction (``transaction``).
 
     A checkpoint is untrusted input (whoever could write the state folder wrote it): only a
     folder directly inside the private ``checkpoints/`` is read, each target must be an
@@ -262,8 +308,71 @@ def restore(checkpoint: Path | None = None, *, force: bool = False) -> list[Path
     following links, holding the bytes its ``sha256_before`` names.  A target is written
     only while it holds exactly what patch wrote (``sha256_after``) or already the original.
     ``force`` restores over a later edit of a target, but never relaxes the other checks:
-    it does not create a missing target, nor write through a link.
+    it does not create a missing target, nor write through a link.  A created file is
+    removed only while it holds what the run wrote (``force``: whatever it holds), a link
+    only while it is a link, a folder only when empty.
     """
+    from .transaction import Transaction
+
+    checkpoint, manifest = _open(checkpoint)
+    entries, made = manifest["files"], manifest.get("new", [])
+    if not isinstance(entries, list) or not isinstance(made, list):
+        raise ApacheMaintError("not a readable checkpoint: files is not a list", checkpoint)
+    done = Restored(checkpoint)
+    tx = Transaction(keep=False)
+    for entry in entries:
+        try:
+            target, name = entry["path"], entry["backup"]
+            before_sha, after_sha = entry["sha256_before"], entry["sha256_after"]
+            if not all(isinstance(v, str) for v in (target, name, before_sha, after_sha)):
+                raise TypeError
+        except (KeyError, TypeError):
+            raise ApacheMaintError("checkpoint record is malformed; not restored", checkpoint) from None
+        path = _target(target, checkpoint)
+        if name in ("", ".", "..", "manifest.json") or "/" in name or "\0" in name:
+            raise ApacheMaintError(f"checkpoint names backup {name!r}, not a file of its own folder; "
+                                   "not restored", checkpoint)
+        try:
+            backup = _read_plain(checkpoint, name)
+        except OSError as exc:
+            raise ApacheMaintError(f"cannot read backup: {exc.strerror}", checkpoint / name) from None
+        if _sha(backup) != before_sha:
+            raise ApacheMaintError("backup no longer holds the bytes saved before the patch; "
+                                   "not restored", checkpoint / name)
+        now = _current(path)
+        if _sha(now) not in (after_sha, before_sha) and not force:
+            raise ApacheMaintError("changed since apachemaint patched it; not restored "
+                                   "(use --force to restore anyway)", path)
+        tx.edit(path, now, backup)
+        done.restored.append(path)
+    for entry in reversed(made):  # a folder's files before the folder
+        try:
+            path, kind = _target(entry["path"], checkpoint), entry["kind"]
+            if kind not in ("file", "link", "folder"):
+                raise TypeError
+        except (KeyError, TypeError):
+            raise ApacheMaintError("checkpoint record is malformed; not restored", checkpoint) from None
+        if not os.path.lexists(path):
+            continue  # already gone
+        if kind == "file":
+            now = _current(path)
+            if _sha(now) != entry.get("sha256") and not force:
+                raise ApacheMaintError("changed since apachemaint created it; not removed "
+                                       "(use --force to remove anyway)", path)
+            tx.remove(path, "file", data=now)
+        elif kind == "link":
+            if not os.path.islink(path):
+                raise ApacheMaintError("is no longer the link apachemaint created; not removed", path)
+            tx.remove(path, "link", target=os.readlink(path))
+        else:
+            tx.remove(path, "folder")
+        done.removed.append(path)
+    tx.commit()
+    return done
+
+
+def _open(checkpoint: Path | None) -> tuple[Path, dict]:
+    """The checkpoint folder (the newest by default) and its manifest, checked to be ours."""
     root = checkpoints_root() if (state_dir() / "checkpoints").is_dir() else None
     if checkpoint is None:
         found = all_checkpoints()
@@ -280,47 +389,87 @@ def restore(checkpoint: Path | None = None, *, force: bool = False) -> list[Path
             raise ApacheMaintError("checkpoint folder is a link, not ours or writable by others; not restored",
                                    checkpoint)
         manifest = json.loads(_read_plain(checkpoint, "manifest.json"))
-        entries = manifest["files"]
-        if not isinstance(entries, list):
-            raise ValueError("files is not a list")
+        if not isinstance(manifest, dict) or "files" not in manifest:
+            raise ValueError("no files in its manifest")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ApacheMaintError(f"not a readable checkpoint: {exc}", checkpoint) from None
-    plans = []
-    for entry in entries:
-        try:
-            target, name = entry["path"], entry["backup"]
-            before_sha, after_sha = entry["sha256_before"], entry["sha256_after"]
-            if not all(isinstance(v, str) for v in (target, name, before_sha, after_sha)):
-                raise TypeError
-        except (KeyError, TypeError):
-            raise ApacheMaintError("checkpoint record is malformed; not restored", checkpoint) from None
-        if not target.startswith("/") or os.path.normpath(target) != target or "\0" in target:
-            raise ApacheMaintError(f"checkpoint names {target!r}, not an absolute normalised path; "
-                                   "not restored", checkpoint)
-        if name in ("", ".", "..", "manifest.json") or "/" in name or "\0" in name:
-            raise ApacheMaintError(f"checkpoint names backup {name!r}, not a file of its own folder; "
-                                   "not restored", checkpoint)
-        path = Path(target)
-        try:
-            backup = _read_plain(checkpoint, name)
-        except OSError as exc:
-            raise ApacheMaintError(f"cannot read backup: {exc.strerror}", checkpoint / name) from None
-        if _sha(backup) != before_sha:
-            raise ApacheMaintError("backup no longer holds the bytes saved before the patch; "
-                                   "not restored", checkpoint / name)
-        try:
-            now = _read_plain(path.parent, path.name)
-        except FileNotFoundError:
-            raise ApacheMaintError("no longer exists; not restored", path) from None
-        except OSError as exc:
-            raise ApacheMaintError(f"cannot read: {exc.strerror} (a link or not a regular file?); "
-                                   "not restored", path) from None
-        if _sha(now) not in (after_sha, before_sha) and not force:
-            raise ApacheMaintError("changed since apachemaint patched it; not restored "
-                                   "(use --force to restore anyway)", path)
-        plans.append((path, backup))
-    write_many(plans)
-    return [p for p, _ in plans]
+    return checkpoint, manifest
+
+
+def _target(target: object, checkpoint: Path) -> Path:
+    if not isinstance(target, str):
+        raise ApacheMaintError("checkpoint record is malformed; not restored", checkpoint)
+    if not target.startswith("/") or os.path.normpath(target) != target or "\0" in target:
+        raise ApacheMaintError(f"checkpoint names {target!r}, not an absolute normalised path; "
+                               "not restored", checkpoint)
+    return Path(target)
+
+
+def _current(path: Path) -> bytes:
+    try:
+        return _read_plain(path.parent, path.name)
+    except FileNotFoundError:
+        raise ApacheMaintError("no longer exists; not restored", path) from None
+    except OSError as exc:
+        raise ApacheMaintError(f"cannot read: {exc.strerror} (a link or not a regular file?); "
+                               "not restored", path) from None
+
+
+# --- listing and pruning -----------------------------------------------------------------
+
+def describe(folder: Path) -> dict:
+    """What ``restore --list`` shows of a checkpoint: id, when, who, command, files.  A
+    manifest from before these were recorded gives None for who and command."""
+    try:
+        manifest = json.loads(_read_plain(folder, "manifest.json"))
+    except (OSError, ValueError):
+        manifest = {}
+    if not isinstance(manifest, dict):
+        manifest = {}
+    files = [e.get("path") for e in manifest.get("files", []) if isinstance(e, dict)]
+    files += [e.get("path") for e in manifest.get("new", []) if isinstance(e, dict)]
+    command = manifest.get("command")
+    return {"id": folder.name, "path": str(folder), "when": manifest.get("created"),
+            "who": manifest.get("who"), "command": command if command else None, "files": files}
+
+
+def prune_settings(keep: int | None = None, max_age_days: int | None = None) -> tuple[int, int]:
+    """``(keep, max_age_days)``: the given ones, else from the settings file, the
+    environment, the defaults (``settings.resolve``, the one home of that order)."""
+    from . import settings
+
+    s = settings.resolve(settings.Settings(checkpoint_keep=keep, checkpoint_max_age_days=max_age_days),
+                         settings.load(), os.environ)
+    return s.checkpoint_keep, s.checkpoint_max_age_days
+
+
+def prune(keep: int, max_age_days: int, *, spare: Path | None = None, now: float | None = None) -> list[Path]:
+    """Remove every checkpoint beyond the ``keep`` newest or older than ``max_age_days``,
+    never the newest one (nor ``spare``); the folders removed, oldest first."""
+    found = all_checkpoints()
+    if not found:
+        return []
+    kept = set(found[-keep:]) if keep > 0 else set()
+    cutoff = (time.time() if now is None else now) - max_age_days * 86400
+    gone = []
+    for folder in found[:-1]:
+        if folder == spare:
+            continue
+        if folder in kept and _made_at(folder) >= cutoff:
+            continue
+        discard(folder)
+        gone.append(folder)
+    return gone
+
+
+def _made_at(folder: Path) -> float:
+    """When a checkpoint was made, from its folder's name (``20261207T125644Z-1``)."""
+    import calendar
+
+    try:
+        return calendar.timegm(time.strptime(folder.name.split("-")[0], "%Y%m%dT%H%M%SZ"))
+    except ValueError:
+        return 0.0
 
 
 def _read_plain(folder: Path, name: str) -> bytes:

@@ -393,8 +393,8 @@ def test_a_file_edited_after_planning_is_not_overwritten(sites, monkeypatch, tmp
     else:
         create = checkpoint.create
 
-        def create_then_edit(changes):
-            folder = create(changes)
+        def create_then_edit(changes, *args, **kw):
+            folder = create(changes, *args, **kw)
             edit()
             return folder
 

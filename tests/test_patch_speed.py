@@ -97,11 +97,11 @@ def recorded(sites, tmp_path, monkeypatch):
         def then(pid: int) -> None:
             pass
 
-    def recording(changes):
+    def recording(changes, *args, **kw):
         with open(Recorder.pids_file, "a") as fh:
             fh.write(f"{os.getpid()}\n")
         Recorder.then(os.getpid())
-        return create(changes)
+        return create(changes, *args, **kw)
 
     monkeypatch.setattr(checkpoint, "create", recording)
     return Recorder
