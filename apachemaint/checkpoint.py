@@ -37,7 +37,7 @@ from pathlib import Path
 from . import forked
 from .caller import real_user
 from .errors import ApacheMaintError, UnsafeWrite
-from .safewrite import PartialWrite, sync_paths, write_atomic, write_many
+from .safewrite import PartialWrite, pid_alive, remove_dead_temps_in, sync_paths, write_atomic, write_many
 
 
 def state_dir() -> Path:
@@ -81,10 +81,11 @@ class Created:
 
 
 def create(changes: list[Change], created: list[Created] | tuple = (), *,
-           command: list[str] | tuple | None = None) -> Path:
-    """Save the original of every change in a new checkpoint folder, with a record of what
-    the run creates, who ran it and which command; returns the folder."""
-    folder = _new_folder()
+           command: list[str] | tuple | None = None, folder: Path | None = None) -> Path:
+    """Save the original of every change in a checkpoint folder (a new one, or ``folder``
+    from ``begin``), with a record of what the run creates, who ran it and which command;
+    returns the folder."""
+    folder = _new_folder() if folder is None else folder
     base = str(folder)
     try:
         entries, copies, links = [], [], []
@@ -127,6 +128,7 @@ class Saving:
         self.command = command
         self.folder: Path | None = None
         self.partner: forked.Partner | None = None
+        self.made = begin([c.path for c in changes] + [c.path for c in created])  # here: the marker names this pid
         if len(changes) >= forked.MIN_ITEMS:
             partner = forked.Partner()
             if partner.start():
@@ -135,7 +137,7 @@ class Saving:
                 self.partner = partner
 
     def create(self) -> Path:
-        return create(self.changes, self.created, command=self.command)
+        return create(self.changes, self.created, command=self.command, folder=self.made)
 
     def wait(self) -> Path:
         if self.folder is None:
@@ -150,9 +152,8 @@ class Saving:
 
     def abandon(self) -> None:
         """The write failed before it needed the checkpoint: remove it, once it is made."""
-        done = self._hear()
-        if isinstance(done, Path):
-            discard(done)
+        self._hear()
+        discard(self.made)
 
     def _hear(self) -> Path | BaseException | None:
         if self.partner is None:
@@ -173,6 +174,89 @@ def _create_for(partner: forked.Partner, saving: Saving) -> None:
         partner.send(done)
     finally:
         os._exit(0)
+
+
+MARKER = "in-progress"  # in a checkpoint folder while its run goes on: {"pid": ..., "start": ...}
+
+
+def begin(paths: list[str | Path] | tuple = ()) -> Path:
+    """A new checkpoint folder holding only the in-progress marker of this process (with the
+    folders of ``paths``, where its temp files go), written before anything else: a
+    checkpoint is valid only once its run has finished (``finish``) or been rolled back
+    (``discard``).  What killed runs left is tidied first (``tidy``)."""
+    tidy()
+    folder = _new_folder()
+    pid = os.getpid()
+    marker = {"pid": pid, "start": _started(pid),
+              "folders": sorted({os.path.dirname(os.path.abspath(p)) for p in paths})}
+    try:
+        write_atomic(folder / MARKER, json.dumps(marker).encode(), mode=0o600)
+    except BaseException:
+        discard(folder)
+        raise
+    return folder
+
+
+def finish(folder: Path | None) -> None:
+    """The run of ``folder`` has finished: its checkpoint is complete."""
+    if folder is None:
+        return
+    try:
+        os.unlink(folder / MARKER)
+    except FileNotFoundError:
+        return
+    sync_paths([folder])
+
+
+def _marked_folders(folder: Path) -> list[str]:
+    """The target folders the in-progress marker of ``folder`` names."""
+    try:
+        folders = json.loads(_read_plain(folder, MARKER)).get("folders", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [f for f in folders if isinstance(f, str) and f.startswith("/")] if isinstance(folders, list) else []
+
+
+def run_state(folder: Path) -> tuple[str, int | None]:
+    """``("complete", None)``, ``("in progress", pid)`` while the run that made it goes on,
+    or ``("interrupted", pid)`` when that run ended without finishing (killed)."""
+    try:
+        marker = json.loads(_read_plain(folder, MARKER))
+        pid, start = int(marker["pid"]), marker.get("start")
+    except FileNotFoundError:
+        return "complete", None
+    except (OSError, ValueError, KeyError, TypeError):
+        return "interrupted", None  # a marker cut short: its run cannot have finished
+    alive = pid_alive(pid) and (start is None or _started(pid) in (None, start))
+    return ("in progress" if alive else "interrupted"), pid
+
+
+def _started(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, /proc), to tell a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rpartition(b")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def tidy() -> list[Path]:
+    """Remove the checkpoint folders of killed runs that never completed their checkpoint
+    (an in-progress marker of a dead process and no manifest): such a run renamed nothing,
+    as the first rename waits for the checkpoint.  The folders removed."""
+    if not (state_dir() / "checkpoints").is_dir():
+        return []
+    root = checkpoints_root()
+    remove_dead_temps_in([root / "any"])  # the temp files of backups and manifests: checkpoints/.apachemaint-tmp/
+    gone = []
+    for folder in root.iterdir():
+        if folder.name.startswith(".") or (folder / "manifest.json").exists():
+            continue
+        if (folder / MARKER).exists() and run_state(folder)[0] == "interrupted":
+            remove_dead_temps_in(_marked_folders(folder))
+            discard(folder)
+            gone.append(folder)
+    return gone
 
 
 def _private(folder: Path) -> None:
@@ -290,6 +374,9 @@ class Restored:
     folder: Path
     restored: list[Path] = field(default_factory=list)  # edited files, given their original bytes
     removed: list[Path] = field(default_factory=list)  # files, links and folders the run had created
+    unchanged: list[Path] = field(default_factory=list)  # held the original already: not written
+    interrupted: int | None = None  # the pid of a run killed before it finished, if it was
+    state: str = "complete"
 
 
 def restore(checkpoint: Path | None = None, *, force: bool = False) -> list[Path]:
@@ -311,14 +398,26 @@ def put_back(checkpoint: Path | None = None, *, force: bool = False) -> Restored
     it does not create a missing target, nor write through a link.  A created file is
     removed only while it holds what the run wrote (``force``: whatever it holds), a link
     only while it is a link, a folder only when empty.
+
+    A checkpoint whose run is still going on is refused.  One whose run was killed before
+    it finished (an in-progress marker of a dead process) is restored as far as that run
+    got: each file holding what the run wrote gets its backup back, each file still holding
+    its original is left alone and reported so (``unchanged``), a file it had not created
+    yet is skipped; the same checks as above apply to every file.
     """
     from .transaction import Transaction
 
+    tidy()
     checkpoint, manifest = _open(checkpoint)
+    state, pid = run_state(checkpoint)
+    if state == "in progress":
+        raise ApacheMaintError(f"in progress: its run (pid {pid}) has not finished; not restored", checkpoint)
+    if state == "interrupted":  # its temp files, wherever it had got to
+        remove_dead_temps_in(_marked_folders(checkpoint))
     entries, made = manifest["files"], manifest.get("new", [])
     if not isinstance(entries, list) or not isinstance(made, list):
         raise ApacheMaintError("not a readable checkpoint: files is not a list", checkpoint)
-    done = Restored(checkpoint)
+    done = Restored(checkpoint, state=state, interrupted=pid if state == "interrupted" else None)
     tx = Transaction(keep=False)
     for entry in entries:
         try:
@@ -343,6 +442,9 @@ def put_back(checkpoint: Path | None = None, *, force: bool = False) -> Restored
         if _sha(now) not in (after_sha, before_sha) and not force:
             raise ApacheMaintError("changed since apachemaint patched it; not restored "
                                    "(use --force to restore anyway)", path)
+        if now == backup:
+            done.unchanged.append(path)
+            continue
         tx.edit(path, now, backup)
         done.restored.append(path)
     for entry in reversed(made):  # a folder's files before the folder
@@ -429,8 +531,10 @@ def describe(folder: Path) -> dict:
     files = [e.get("path") for e in manifest.get("files", []) if isinstance(e, dict)]
     files += [e.get("path") for e in manifest.get("new", []) if isinstance(e, dict)]
     command = manifest.get("command")
+    state, pid = run_state(folder)
     return {"id": folder.name, "path": str(folder), "when": manifest.get("created"),
-            "who": manifest.get("who"), "command": command if command else None, "files": files}
+            "who": manifest.get("who"), "command": command if command else None, "files": files,
+            "state": state, "pid": pid}
 
 
 def prune_settings(keep: int | None = None, max_age_days: int | None = None) -> tuple[int, int]:
@@ -457,6 +561,8 @@ def prune(keep: int, max_age_days: int, *, spare: Path | None = None, now: float
             continue
         if folder in kept and _made_at(folder) >= cutoff:
             continue
+        if run_state(folder)[0] == "in progress":
+            continue  # another run is still writing what this checkpoint saves
         discard(folder)
         gone.append(folder)
     return gone

@@ -600,7 +600,8 @@ def restore(
             return
         for cp in found:
             command = " ".join(cp["command"]) if cp["command"] else "-"
-            print(f"{cp['id']}  {cp['when'] or '-'}  {cp['who'] or '-'}  {len(cp['files'])} file(s)  {command}")
+            state = "" if cp["state"] == "complete" else f"  [{cp['state'].upper()}, pid {cp['pid']}]"
+            print(f"{cp['id']}  {cp['when'] or '-'}  {cp['who'] or '-'}  {len(cp['files'])} file(s)  {command}{state}")
         return
     if prune:
         for gone in checkpoint.prune(*checkpoint.prune_settings(keep, max_age_days)):
@@ -609,6 +610,11 @@ def restore(
     if checkpoint_dir is not None and "/" not in str(checkpoint_dir):  # an id, as --list shows it
         checkpoint_dir = checkpoint.state_dir() / "checkpoints" / checkpoint_dir
     done = checkpoint.put_back(checkpoint_dir, force=force)
+    if done.interrupted is not None or done.state == "interrupted":
+        print(f"{done.folder}: INTERRUPTED: its run (pid {done.interrupted}) was killed before it finished; "
+              "putting back what it wrote")
+    for path in done.unchanged:
+        print(f"{path}: already the original; left as it is")
     for path in done.restored:
         print(f"{path}: restored")
     for path in done.removed:

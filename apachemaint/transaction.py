@@ -36,7 +36,7 @@ from pathlib import Path
 
 from . import checkpoint
 from .errors import ApacheMaintError, ConfigTestFailed, UnsafeWrite
-from .safewrite import PartialWrite, Stamp, write_many
+from .safewrite import TEMP_DIR, PartialWrite, Stamp, temp_path, write_many
 
 
 @dataclass
@@ -169,6 +169,7 @@ class Transaction:
                 self.checkpoint = None
             raise
         if self.checkpoint is not None:
+            checkpoint.finish(self.checkpoint)
             checkpoint.prune(*prune, spare=self.checkpoint)
         return self.checkpoint
 
@@ -236,14 +237,13 @@ def _unlink(path: Path) -> None:
 
 
 def _symlink(target: str, link: Path) -> None:
-    """``link`` -> ``target``, made beside it under a temp name and renamed over it, so the
-    folder never shows a half-made link; an existing ``link`` must already be a link."""
+    """``link`` -> ``target``, made under a temp name where httpd does not look
+    (``safewrite.temp_path``) and renamed over it, so the folder never shows a half-made
+    link; an existing ``link`` must already be a link."""
     if os.path.lexists(link) and not os.path.islink(link):
         raise UnsafeWrite(f"exists and is not a link to {target}; left alone", link)
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.apachemaint-tmp")
+    tmp = temp_path(link)
     try:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
         os.symlink(target, tmp)
         os.replace(tmp, link)
     except OSError as exc:
@@ -252,6 +252,12 @@ def _symlink(target: str, link: Path) -> None:
         except OSError:
             pass
         raise UnsafeWrite(f"cannot link: {exc.strerror}", link) from None
+    finally:
+        if os.path.basename(os.path.dirname(tmp)) == TEMP_DIR:
+            try:
+                os.rmdir(os.path.dirname(tmp))  # the temp folder, when empty
+            except OSError:
+                pass
 
 
 def _take_away(r: _Removal) -> None:
