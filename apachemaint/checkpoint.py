@@ -19,6 +19,13 @@ a folder without it is ignored, and removed when ``create`` fails.  The manifest
 is the same for links and copies (older manifests are indented, newer ones not: the same
 JSON); ``restore`` checks each backup against the manifest's ``sha256_before`` either way.
 
+A checkpoint is valid only once its run finished: ``begin`` writes an in-progress marker
+(the run's pid) into the new folder before anything else, ``finish`` removes it at the
+end, and a rolled-back run discards the whole folder.  A marker of a dead process means
+the run was killed: ``put_back`` restores such a checkpoint as far as the run got, and
+``tidy`` (at the next ``begin`` or ``put_back``) removes the folders of runs killed before
+their manifest was written (they renamed nothing) with their temp files.
+
 A large patch makes its checkpoint in a second process (``Saving``) while this one writes
 the new files beside their targets: the two jobs, both mostly system calls, overlap, and
 still no target is replaced before the checkpoint is complete (``Saving.wait``).
@@ -303,7 +310,10 @@ def _new_folder() -> Path:
     root = checkpoints_root()
     try:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        n = 1
+        # After the highest number of this second, never a freed lower one: a pruned or
+        # discarded "-1" taken again would sort before the older "-2" (restore takes the last).
+        taken = [name.rpartition("-")[2] for name in os.listdir(root) if name.startswith(stamp + "-")]
+        n = 1 + max((int(t) for t in taken if t.isdigit()), default=0)
         while True:
             folder = root / f"{stamp}-{n}"
             try:

@@ -2,8 +2,12 @@
 through a symlink it did not expect.
 
 A reader of a file (Apache reloading, a deploy script) sees either the old bytes or the
-new ones: the data goes to a temp file in the same folder, is made durable, and is renamed
-over the target; the folder is synced so the rename itself survives a crash.
+new ones: the data goes to a temp file on the same filesystem, is made durable, and is
+renamed over the target; the folder is synced so the rename itself survives a crash.  The
+temp file is made in ``.apachemaint-tmp/`` in the target folder's parent (``_temp_dir``),
+never in the target's own folder, which ``Include folder/`` would load whole; a killed
+run's leftovers there (their names carry its pid) are removed by the next write to that
+folder (``remove_dead_temps``).
 
 ``write_many`` is the one code path; ``write_atomic`` is a batch of one.  A batch runs in
 four phases, so a patch of 10,000 vhosts pays for durability once instead of 20,000 times:
@@ -288,7 +292,8 @@ def _temp_dir(folder: str, temp_dirs: dict[str, str | None]) -> str | None:
     temp_dirs[folder] = None
     here = os.path.abspath(folder)
     parent = os.path.dirname(here)
-    if parent == here or os.path.ismount(here) or not os.access(here, os.W_OK | os.X_OK, effective_ids=True):
+    writable = os.access(here, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids)
+    if parent == here or os.path.ismount(here) or not writable:
         return None
     tmp_dir = os.path.join(parent, TEMP_DIR)
     try:

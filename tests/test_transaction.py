@@ -211,3 +211,10 @@ def test_a_bad_checkpoint_setting_stops_the_patch_before_any_write(site, tmp_pat
     done = apachemaint("patch", site, "--no-configtest", state=tmp_path / "state", cwd=tmp_path)
     assert done.returncode == 2 and "checkpoint-max-age-days must be a whole number" in done.stderr
     assert site.read_text() == PLAIN
+
+
+def test_a_checkpoint_made_after_pruning_in_the_same_second_sorts_last(site):
+    made = _checkpoints(3, site)  # all named within this second: -1, -2, -3
+    checkpoint.discard(made[0])
+    newest = checkpoint.create([checkpoint.Change(site, site.read_bytes(), b"# newest\n")])
+    assert checkpoint.all_checkpoints()[-1] == newest, "not the freed -1 again"
