@@ -218,3 +218,25 @@ def test_a_checkpoint_made_after_pruning_in_the_same_second_sorts_last(site):
     checkpoint.discard(made[0])
     newest = checkpoint.create([checkpoint.Change(site, site.read_bytes(), b"# newest\n")])
     assert checkpoint.all_checkpoints()[-1] == newest, "not the freed -1 again"
+
+
+def test_check_fix_goes_through_the_transaction_and_restore_undoes_it(site, tmp_path):
+    state = tmp_path / "state"
+    done = apachemaint("check", site, "--fix", "--no-configtest", state=state, cwd=tmp_path)
+    assert site.read_text() != PLAIN, done.stderr
+    [cp] = json.loads(apachemaint("restore", "--list", "--json", state=state).stdout)["checkpoints"]
+    assert cp["command"][:2] == ["apachemaint", "check"] and cp["files"] == [str(site)]
+    assert apachemaint("restore", state=state).returncode == 0 and site.read_text() == PLAIN
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sudo caller counts only behind root")
+def test_a_checkpoint_made_through_sudo_names_the_sudo_caller(site, tmp_path):
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    state = tmp_path / "state"
+    done = apachemaint("patch", site, "--no-configtest", state=state,
+                       env={"SUDO_USER": "nobody", "SUDO_UID": str(nobody.pw_uid), "SUDO_GID": str(nobody.pw_gid)})
+    assert done.returncode == 0, done.stderr
+    [cp] = json.loads(apachemaint("restore", "--list", "--json", state=state).stdout)["checkpoints"]
+    assert cp["who"] == "nobody"
