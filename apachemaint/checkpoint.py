@@ -475,6 +475,9 @@ def put_back(checkpoint: Path | None = None, *, force: bool = False) -> Restored
         elif kind == "link":
             if not os.path.islink(path):
                 raise ApacheMaintError("is no longer the link apachemaint created; not removed", path)
+            if os.readlink(path) != entry.get("target") and not force:
+                raise ApacheMaintError(f"points to {os.readlink(path)} now, not to {entry.get('target')} as "
+                                       "apachemaint made it; not removed (use --force to remove anyway)", path)
             tx.remove(path, "link", target=os.readlink(path))
         else:
             tx.remove(path, "folder")

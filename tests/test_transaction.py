@@ -89,6 +89,18 @@ def test_restore_leaves_a_created_file_edited_since_unless_forced(tmp_path):
     assert not written.exists() and not os.path.lexists(lay.enabled_folder() / "app.example.com.conf")
 
 
+def test_restore_leaves_a_created_link_pointed_elsewhere_since_unless_forced(tmp_path):
+    root, lay = _tree(tmp_path, "debian")
+    env, state = {"APACHEMAINT_ROOT": str(root)}, tmp_path / "state"
+    assert apachemaint("new", *NEW, "--config", lay.main, "--no-configtest", env=env, state=state).returncode == 0
+    link = lay.enabled_folder() / "app.example.com.conf"
+    link.unlink()
+    link.symlink_to("../sites-available/000-default.conf")
+    back = apachemaint("restore", env=env, state=state)
+    assert back.returncode == 2 and "points to ../sites-available/000-default.conf now" in back.stderr
+    assert link.is_symlink() and (lay.sites_folder() / "app.example.com.conf").is_file(), "nothing removed"
+
+
 # --- the transaction itself: a failure takes back what it created ---
 
 @pytest.mark.apache
