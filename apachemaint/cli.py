@@ -656,19 +656,49 @@ def rules(code: Annotated[Optional[str], typer.Argument(help="Show this rule's d
 @reports_errors
 def restore(
     checkpoint_dir: Annotated[Optional[Path], typer.Argument(
-        metavar="[CHECKPOINT]", help="Checkpoint folder (default: the newest).")] = None,
-    list_: Annotated[bool, typer.Option("--list", help="List the checkpoints.")] = False,
+        metavar="[CHECKPOINT]", help="Checkpoint folder or id (default: the newest).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the checkpoints: id, when, who, command, files.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --list: as JSON.")] = False,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Remove old checkpoints (settings checkpoint-keep, checkpoint-max-age-days); "
+                        "the newest is always kept.")] = False,
+    keep: Annotated[Optional[int], typer.Option(
+        "--keep", min=0, help="With --prune: how many of the newest to keep (default 20).")] = None,
+    max_age_days: Annotated[Optional[int], typer.Option(
+        "--max-age-days", min=0, help="With --prune: remove those older than this (default 90).")] = None,
     force: Annotated[bool, typer.Option(help="Restore files changed since apachemaint wrote them.")] = False,
 ) -> None:
-    """Put back the files of a patch run from its checkpoint."""
+    """Put back the files of a change (patch, check --fix, new --enable) from its checkpoint."""
+    import json
+
     from . import checkpoint
 
     if list_:
-        for cp in checkpoint.all_checkpoints():
-            print(cp)
+        found = [checkpoint.describe(cp) for cp in checkpoint.all_checkpoints()]
+        if as_json:
+            print(json.dumps({"version": 1, "checkpoints": found}, indent=2))
+            return
+        for cp in found:
+            command = " ".join(cp["command"]) if cp["command"] else "-"
+            state = "" if cp["state"] == "complete" else f"  [{cp['state'].upper()}, pid {cp['pid']}]"
+            print(f"{cp['id']}  {cp['when'] or '-'}  {cp['who'] or '-'}  {len(cp['files'])} file(s)  {command}{state}")
         return
-    for path in checkpoint.restore(checkpoint_dir, force=force):
+    if prune:
+        for gone in checkpoint.prune(*checkpoint.prune_settings(keep, max_age_days)):
+            print(f"{gone}: pruned")
+        return
+    if checkpoint_dir is not None and "/" not in str(checkpoint_dir):  # an id, as --list shows it
+        checkpoint_dir = checkpoint.state_dir() / "checkpoints" / checkpoint_dir
+    done = checkpoint.put_back(checkpoint_dir, force=force)
+    if done.interrupted is not None or done.state == "interrupted":
+        print(f"{done.folder}: INTERRUPTED: its run (pid {done.interrupted}) was killed before it finished; "
+              "putting back what it wrote")
+    for path in done.unchanged:
+        print(f"{path}: already the original; left as it is")
+    for path in done.restored:
         print(f"{path}: restored")
+    for path in done.removed:
+        print(f"{path}: removed (created by that run)")
 
 
 @app.command(name="layouts")
@@ -773,7 +803,7 @@ def new(
         print(site.tested)
         print(done.tested)
         if done.checkpoint:
-            print(f"old file saved in {done.checkpoint} (undo: apachemaint restore)")
+            print(f"checkpoint {done.checkpoint} (undo: apachemaint restore)")
         print(f"needs: a2enmod {' '.join(site.modules)}; then reload Apache to serve it")
     elif output is not None:
         saved = generate.write(site, output, force=force)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 import traceback
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from .errors import ApacheMaintError, ConfigTestFailed, InvalidOption, UnsafeWri
 from .findings import Severity
 from .safewrite import write_atomic
 from .sitevalues import FLAGS, SiteOptions, variables
+from .transaction import Transaction
 
 BLOCK_MODULES = block.MODULES
 # What the scratch server of the config test needs for its own lines (see LoopbackApache).
@@ -368,60 +368,22 @@ def enable(site: Site, *, config: Path | None = None, force: bool = False, test:
             main_new = main_old + (b"" if main_old.endswith(b"\n") or not main_old else b"\n") + \
                 f"# added by apachemaint new --enable\n{line}\n".encode()
     srv = server.load(layout.main, layout) if test else None
-    if srv:
-        ok, out = srv.configtest()
-        if not ok:
-            raise ConfigTestFailed("the server config fails its test before any change; fix that first "
-                                   f"or use --no-configtest: {httpd.explain(out)}", layout.main)
-    new = site.text.encode()
-    changes = [checkpoint.Change(path, old, new)] if old is not None else []
-    if main_new is not None:
-        changes.append(checkpoint.Change(layout.main, main_old, main_new))
-    saved = checkpoint.create(changes) if changes else None
-    made_link = made_folder = False
+    tx = Transaction(servers=[srv] if srv else [],
+                     rejected="Apache rejects the server config with the new site, which was taken away again",
+                     hint=f" (the site needs: a2enmod {' '.join(site.modules)})")
     if not sites.is_dir():  # Arch, Homebrew, the httpd image ship no such folder: the first site makes it
-        sites.mkdir(mode=0o755)
-        made_folder = True
-    write_atomic(path, new)
-    try:
-        if link and not link.is_symlink():
-            _symlink(target, link)
-            made_link = True
-        if main_new is not None:
-            write_atomic(layout.main, main_new)
-        tested = "not config-tested"
-        if srv:
-            srv = server.load(layout.main, layout)
-            ok, out = srv.configtest()
-            if not ok:
-                raise ConfigTestFailed(f"Apache rejects the server config with the new site, which was "
-                                       f"taken away again: {httpd.explain(out)} (the site needs: a2enmod "
-                                       f"{' '.join(site.modules)})", layout.main)
-            tested = f"config test of {layout.main}: {out.splitlines()[-1] if out else 'Syntax OK'}"
-    except ApacheMaintError:
-        if made_link:
-            link.unlink()
-        if main_new is not None:
-            write_atomic(layout.main, main_old)
-        if old is None:
-            path.unlink()
-            if made_folder:
-                sites.rmdir()
-        else:
-            write_atomic(path, old)
-        if saved:
-            shutil.rmtree(saved, ignore_errors=True)
-        raise
+        tx.folder(sites)
+    new = site.text.encode()
+    if old is None:
+        tx.create(path, new)
+    else:
+        tx.edit(path, old, new)
+    if link and not link.is_symlink():
+        tx.link(link, target)
+    if main_new is not None:
+        tx.edit(layout.main, main_old, main_new)
+    saved = tx.commit()
+    tested = "not config-tested"
+    if srv:
+        tested = f"config test of {layout.main}: {tx.tested.get(srv.main, 'not run (nothing changed)')}"
     return Enabled(path, link, layout.main, saved, tested, layout.name, layout.enable_by)
-
-
-def _symlink(target: str, link: Path) -> None:
-    # Made beside the link and renamed over it, so the folder never shows a half-made link.
-    tmp = link.with_name(f".{link.name}.apachemaint-tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.symlink(target, tmp)
-        os.replace(tmp, link)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UnsafeWrite(f"cannot link: {exc.strerror}", link) from None

@@ -1,9 +1,10 @@
 """Putting the managed block into every applicable <VirtualHost> of a file.
 
 Planning is pure (text in, text out, one result per vhost); applying writes the planned
-files all-or-nothing: every file is read and planned before the first write, originals go
-to a checkpoint, a file that changed after it was read is not overwritten, and a failed
-config test puts every touched file back byte for byte.
+files all-or-nothing: every file is read and planned before the first write, the writes are
+one ``transaction.Transaction`` (originals to a checkpoint, a file that changed after it
+was read is not overwritten, a failed config test puts every touched file back byte for
+byte).
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from . import block, checkpoint, forked, location, reader, server, vhosts
+from . import block, forked, location, reader, server, vhosts
 from .block import BlockOptions, State
-from .errors import ApacheMaintError, ConfigSyntaxError, ConfigTestFailed, UnsafeWrite
+from .errors import ConfigSyntaxError
 from .reader import Blank, ConfigFile
-from .safewrite import PartialWrite, Stamp, resolve_link, write_many
+from .safewrite import Stamp, resolve_link
+from .transaction import Transaction
 
 
 class Action(Enum):
@@ -245,7 +247,8 @@ class ApplyReport:
 
 
 def apply(plans: list[FilePlan], *, config: Path | None = None, configtest: bool = True) -> ApplyReport:
-    """Write every changed plan; test the server configs that include them; roll back on failure."""
+    """Write every changed plan in one transaction: test the server configs that include
+    them before and after, and roll back on failure (``transaction.Transaction``)."""
     report = ApplyReport(plans)
     changed = [p for p in plans if p.changed]
     if not changed:
@@ -259,58 +262,10 @@ def apply(plans: list[FilePlan], *, config: Path | None = None, configtest: bool
         else:
             servers = server.detect([p.real for p in changed], parsed=read)
         report.untested = [p.path for p in changed if p.real not in servers]
-        distinct = {id(s): s for s in servers.values()}.values()
-        for srv in distinct:
-            ok, out = srv.configtest()
-            if not ok:
-                raise ConfigTestFailed(
-                    "the server config fails its test before any change; fix that first or use "
-                    f"--no-configtest: {_first_error(out)}", srv.main)
-    # The originals are saved (in a second process for a large batch) while the new files
-    # are written beside them; the first rename waits for the checkpoint to be complete.
-    saving = checkpoint.Saving([checkpoint.Change(p.real, p.old_bytes, p.new_bytes) for p in changed])
-
-    def saved() -> None:
-        report.checkpoint = saving.wait()
-
-    written: list[FilePlan] = []
-    try:
-        try:
-            write_many([(p.real, p.new_bytes, p.seen) for p in changed], before_rename=saved)
-        except PartialWrite as exc:
-            replaced = set(exc.replaced)
-            written = [p for p in changed if p.real in replaced]
-            raise
-        written = changed
-        for srv in {id(s): s for s in servers.values()}.values():
-            ok, out = srv.configtest()
-            if not ok:
-                raise ConfigTestFailed(f"Apache rejects the patched config, all changes rolled back: "
-                                       f"{_first_error(out)}", srv.main)
-            report.tested[srv.main] = "Syntax OK"
-    except BaseException as exc:
-        if report.checkpoint is None:  # nothing renamed yet: only the checkpoint to drop
-            saving.abandon()
-        elif isinstance(exc, ApacheMaintError):
-            _roll_back(written, report.checkpoint, exc)
-            checkpoint.discard(report.checkpoint)
-        raise
+    tx = Transaction(servers=list(servers.values()), rejected="Apache rejects the patched config, all changes "
+                                                               "rolled back")
+    for p in changed:
+        tx.edit(p.real, p.old_bytes, p.new_bytes, p.seen)
+    report.checkpoint = tx.commit()
+    report.tested = tx.tested
     return report
-
-
-def _roll_back(written: list[FilePlan], saved: Path | None, cause: ApacheMaintError) -> None:
-    """Put the original bytes back into every written file, in one batch."""
-    try:
-        write_many([(p.real, p.old_bytes) for p in written])
-    except ApacheMaintError as exc:
-        raise UnsafeWrite(f"{cause.message}; rolling back failed too ({exc}); the originals are in "
-                          f"{saved} (apachemaint restore)", cause.file, cause.line) from exc
-
-
-def _first_error(output: str) -> str:
-    from .httpd import explain
-
-    msg = str(explain(output))
-    if any(f"Invalid command '{name}" in msg for name in ("Rewrite", "Header'", "SetEnvIf")):
-        msg += f" (the block needs {', '.join('mod_' + m for m in block.MODULES)}: {block.A2ENMOD})"
-    return msg

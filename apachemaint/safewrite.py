@@ -2,8 +2,12 @@
 through a symlink it did not expect.
 
 A reader of a file (Apache reloading, a deploy script) sees either the old bytes or the
-new ones: the data goes to a temp file in the same folder, is made durable, and is renamed
-over the target; the folder is synced so the rename itself survives a crash.
+new ones: the data goes to a temp file on the same filesystem, is made durable, and is
+renamed over the target; the folder is synced so the rename itself survives a crash.  The
+temp file is made in ``.apachemaint-tmp/`` in the target folder's parent (``_temp_dir``),
+never in the target's own folder, which ``Include folder/`` would load whole; a killed
+run's leftovers there (their names carry its pid) are removed by the next write to that
+folder (``remove_dead_temps``).
 
 ``write_many`` is the one code path; ``write_atomic`` is a batch of one.  A batch runs in
 four phases, so a patch of 10,000 vhosts pays for durability once instead of 20,000 times:
@@ -38,6 +42,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterable
@@ -139,11 +144,26 @@ def write_many(items: Iterable[tuple[str | Path, bytes] | tuple[str | Path, byte
     pending = _check(items)
     if not pending:
         return
+    temp_dirs: dict[str, str | None] = {}  # target folder -> where its temp files go (_temp_dir)
+    try:
+        _write_all(pending, mode, before_rename, temp_dirs)
+    finally:
+        for tmp_dir in set(temp_dirs.values()) - {None}:
+            try:
+                os.rmdir(tmp_dir)  # left in place while another run still has temp files there
+            except OSError:
+                pass
+
+
+def _write_all(pending: list[_Pending], mode: int | None, before_rename: Callable[[], object] | None,
+               temp_dirs: dict[str, str | None]) -> None:
     syncfs = _syncfs() if len(pending) >= SYNCFS_FROM else None
     fs_fds: dict[int, int] = {}  # st_dev -> the first temp file on it, kept open for syncfs
     try:
+        for folder in {_folder(p.target) for p in pending}:
+            remove_dead_temps(folder, _temp_dir(folder, temp_dirs))
         for p in pending:
-            _write_temp(p, mode, fs_fds if syncfs else None)
+            _write_temp(p, mode, fs_fds if syncfs else None, temp_dirs)
         if syncfs:
             _sync_temps(syncfs, fs_fds, pending)
         if before_rename:
@@ -229,27 +249,153 @@ _TEMP_NUMBER = itertools.count()
 _TEMP_TRIES = 100
 
 
-def _create_temp(target: str, mode: int) -> tuple[int, str]:
-    """A new, empty file of ours beside ``target``: ``.NAME.PID-N.apachemaint-tmp``.
+def _create_temp(target: str, mode: int, temp_dirs: dict[str, str | None]) -> tuple[int, str]:
+    """A new, empty file of ours for ``target``: ``PID-N.NAME`` in the folder's temp folder
+    (``_temp_dir``), else ``.NAME.PID-N.apachemaint-tmp`` beside it.
 
     ``O_EXCL`` makes the file ours (a name that exists, even as a dangling symlink, fails
     it without following it).  A name that is taken (a leftover of a crashed run, or a
     guess by someone who may write in the folder) is retried with random ones, as
     ``tempfile.mkstemp`` would; a counter is a quarter of mkstemp's cost in Python."""
     cut = target.rfind("/") + 1
-    stem = f"{target[:cut]}.{target[cut:]}."
+    folder = _folder(target)
     suffix = f"{os.getpid()}-{next(_TEMP_NUMBER)}"
     for _ in range(_TEMP_TRIES):
-        tmp = f"{stem}{suffix}.apachemaint-tmp"
+        tmp_dir = _temp_dir(folder, temp_dirs)
+        tmp = f"{tmp_dir}/{suffix}.{target[cut:]}" if tmp_dir else \
+            f"{target[:cut]}.{target[cut:]}.{suffix}{TEMP_SUFFIX}"
         try:
             return os.open(tmp, _TEMP_FLAGS, mode), tmp
         except FileExistsError:
-            suffix = os.urandom(8).hex()
-    raise FileExistsError(errno.EEXIST, "no free temporary file name", _folder(target))
+            suffix = f"{os.getpid()}-{os.urandom(8).hex()}"
+        except FileNotFoundError:
+            if not tmp_dir:
+                raise
+            temp_dirs.pop(folder, None)  # another run removed the empty temp folder meanwhile: make it again
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", folder)
 
 
-def _write_temp(p: _Pending, mode: int | None, fs_fds: dict[int, int] | None) -> None:
-    """Phase 1b: the temp file beside ``p.target``, with the data, mode and owner.
+TEMP_DIR = ".apachemaint-tmp"
+TEMP_SUFFIX = ".apachemaint-tmp"
+_DEAD_TEMP = re.compile(r"^(\d+)-[0-9a-f]+\.|\.(\d+)(?:-[0-9a-f]+)?\.apachemaint-tmp$")
+
+
+def _temp_dir(folder: str, temp_dirs: dict[str, str | None]) -> str | None:
+    """Where the temp files of targets in ``folder`` are made: ``.apachemaint-tmp/`` in the
+    folder's parent, out of reach of ``Include folder/`` (which loads every file of a folder,
+    dotfiles and subfolders included) and on the same filesystem, so the rename stays
+    atomic.  Made 0700; one that is a link or owned by another user is refused.  None
+    (temp files beside the target, as before) where the parent cannot hold it: the folder
+    is ``/`` or a mount point, or we may not write in the folder or its parent."""
+    if folder in temp_dirs:
+        return temp_dirs[folder]
+    temp_dirs[folder] = None
+    here = os.path.abspath(folder)
+    parent = os.path.dirname(here)
+    writable = os.access(here, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids)
+    if parent == here or os.path.ismount(here) or not writable:
+        return None
+    tmp_dir = os.path.join(parent, TEMP_DIR)
+    try:
+        os.mkdir(tmp_dir, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None  # a parent we may not write in (EACCES, EROFS): beside the target
+    try:
+        st = os.lstat(tmp_dir)
+    except OSError as exc:
+        raise UnsafeWrite(f"cannot inspect: {exc.strerror}", tmp_dir) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeWrite("is a link or not a folder; refusing to make temp files in it", tmp_dir)
+    if st.st_uid != os.geteuid():
+        raise UnsafeWrite(f"is owned by uid {st.st_uid}, not by uid {os.geteuid()}; refusing to make "
+                          "temp files in it", tmp_dir)
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(tmp_dir, 0o700, follow_symlinks=False)
+    temp_dirs[folder] = tmp_dir
+    return tmp_dir
+
+
+def remove_dead_temps(folder: str | Path, tmp_dir: str | None = None) -> list[str]:
+    """Remove the temp files a killed run left for targets in ``folder`` (in ``tmp_dir``,
+    its temp folder, and beside the targets as older versions made them): the ones of
+    ours whose process (the pid in the name) is gone.  The paths removed."""
+    removed = []
+    for where, beside in ((tmp_dir, False), (os.fspath(folder), True)):
+        if not where:
+            continue
+        try:
+            entries = list(os.scandir(where))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if beside and not name.endswith(TEMP_SUFFIX):
+                continue
+            m = _DEAD_TEMP.search(name)
+            pid = m and int(m.group(1) or m.group(2))
+            if not pid or pid_alive(pid):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != os.geteuid() or entry.is_dir(follow_symlinks=False):
+                    continue
+                os.unlink(entry.path)
+                removed.append(entry.path)
+            except OSError:
+                pass
+    return removed
+
+
+def remove_dead_temps_in(folders: Iterable[str | Path]) -> list[str]:
+    """``remove_dead_temps`` for each target folder, with the temp folder in its parent if
+    there is one of ours (removed too once empty): what a killed run left there."""
+    removed = []
+    for folder in {os.path.abspath(f) for f in folders}:
+        tmp_dir = os.path.join(os.path.dirname(folder), TEMP_DIR)
+        try:
+            st = os.lstat(tmp_dir)
+            ours = stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+        except OSError:
+            ours = False
+        removed += remove_dead_temps(folder, tmp_dir if ours else None)
+        if ours:
+            try:
+                os.rmdir(tmp_dir)
+            except OSError:
+                pass
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (another user's counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, OSError):
+        return False
+    return True
+
+
+def temp_path(target: str | Path) -> str:
+    """A name that does not exist yet, where a temp file for ``target`` goes (for what is
+    not a file, e.g. a symlink made and then renamed over ``target``)."""
+    target = os.fspath(target)
+    dirs: dict[str, str | None] = {}
+    tmp_dir = _temp_dir(_folder(target), dirs)
+    cut = target.rfind("/") + 1
+    suffix = f"{os.getpid()}-{next(_TEMP_NUMBER)}"
+    return f"{tmp_dir}/{suffix}.{target[cut:]}" if tmp_dir else f"{target[:cut]}.{target[cut:]}.{suffix}{TEMP_SUFFIX}"
+
+
+def _write_temp(p: _Pending, mode: int | None, fs_fds: dict[int, int] | None,
+                temp_dirs: dict[str, str | None]) -> None:
+    """Phase 1b: the temp file for ``p.target`` (``_create_temp``), with the data, mode and owner.
 
     ``fs_fds`` is None when each file is fsynced here; otherwise the first temp file on
     each filesystem stays open in it (see the module docstring) and syncfs comes later.
@@ -258,7 +404,7 @@ def _write_temp(p: _Pending, mode: int | None, fs_fds: dict[int, int] | None) ->
     try:
         # Made with the permission bits it ends with (less the umask), so that most temp
         # files need no chmod.
-        fd, p.tmp = _create_temp(p.target, wanted & 0o777)
+        fd, p.tmp = _create_temp(p.target, wanted & 0o777, temp_dirs)
     except OSError as exc:
         raise UnsafeWrite(f"cannot write in {_folder(p.target)}: {exc.strerror}", p.target) from None
     keep = False

@@ -2,8 +2,10 @@
 ``[tool.apachemaint]`` table of ``pyproject.toml``.
 
 Precedence, highest first: command-line options, then the settings file, then the
-environment (``APACHEMAINT_FORMAT``, ``APACHEMAINT_FAIL_ON``; ``GITHUB_ACTIONS=true`` makes
-the default format ``github``), then the defaults.  ``resolve`` is the one place that
+environment (``APACHEMAINT_FORMAT``, ``APACHEMAINT_FAIL_ON``, ``APACHEMAINT_CHECKPOINT_KEEP``,
+``APACHEMAINT_CHECKPOINT_MAX_AGE_DAYS``; ``GITHUB_ACTIONS=true`` makes the default format
+``github``), then the defaults.  ``checkpoint-keep`` and ``checkpoint-max-age-days`` are
+read by every command that makes a checkpoint (``checkpoint.prune_settings``).  ``resolve`` is the one place that
 merges them.  The file is looked for in the working folder and then each parent; the first folder
 holding either file wins, ``.apachemaint.toml`` before ``pyproject.toml``.  A relative
 ``config`` path is read from the settings file's folder.
@@ -37,10 +39,14 @@ class Settings:
     config: Path | None = None
     use_apachectl: bool | None = None
     exclude: list[str] = field(default_factory=list)  # path patterns (see exclude.py)
+    checkpoint_keep: int | None = None  # checkpoints kept after each change (checkpoint.prune)
+    checkpoint_max_age_days: int | None = None  # and the oldest age kept
     source: Path | None = None  # the file these came from
 
 
-DEFAULTS = Settings(format="text", fail_on=Severity.WARNING, ignore=set(), use_apachectl=False)
+DEFAULTS = Settings(format="text", fail_on=Severity.WARNING, ignore=set(), use_apachectl=False,
+                    checkpoint_keep=20, checkpoint_max_age_days=90)
+_COUNTS = {"checkpoint-keep": "checkpoint_keep", "checkpoint-max-age-days": "checkpoint_max_age_days"}
 NEVER = ("never", "none")
 
 
@@ -62,7 +68,21 @@ def from_environment(env: Mapping[str, str]) -> Settings:
         s.format = env["APACHEMAINT_FORMAT"]
     if env.get("APACHEMAINT_FAIL_ON"):
         s.fail_on, s.fail_never = parse_fail_on(env["APACHEMAINT_FAIL_ON"])
+    for key, name in _COUNTS.items():  # APACHEMAINT_CHECKPOINT_KEEP, APACHEMAINT_CHECKPOINT_MAX_AGE_DAYS
+        value = env.get("APACHEMAINT_" + name.upper())
+        if value:
+            setattr(s, name, parse_count(key, value))
     return s
+
+
+def parse_count(key: str, value: object) -> int:
+    """A whole number of 0 or more (checkpoint-keep, checkpoint-max-age-days)."""
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+        raise ValueError(f"{key} must be a whole number of 0 or more, not {value!r}")
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{key} must be a whole number of 0 or more, not {value!r}")
+    return number
 
 
 def parse_codes(values: list[str] | None, known: set[str] | None) -> set[str] | None:
@@ -85,7 +105,7 @@ def resolve(cli: Settings, file: Settings | None = None, env: Mapping[str, str] 
         raise SettingsError(f"environment: {exc}") from None
     layers = [cli, file or Settings(), env_layer, DEFAULTS]
     out = replace(DEFAULTS, severity={}, exclude=[], source=(file.source if file else None))
-    for name in ("format", "ignore", "select", "config", "use_apachectl"):
+    for name in ("format", "ignore", "select", "config", "use_apachectl", *_COUNTS.values()):
         setattr(out, name, next((getattr(s, name) for s in layers if getattr(s, name) is not None), None))
     for s in layers:  # fail-on: a layer gives it by a severity or by "never"
         if s.fail_on is not None or s.fail_never:
@@ -99,7 +119,7 @@ def resolve(cli: Settings, file: Settings | None = None, env: Mapping[str, str] 
     return out
 
 
-_KEYS = {"format", "fail-on", "ignore", "select", "severity", "config", "use-apachectl", "exclude"}
+_KEYS = {"format", "fail-on", "ignore", "select", "severity", "config", "use-apachectl", "exclude", *_COUNTS}
 
 
 def find(start: Path | None = None) -> tuple[Path, dict] | None:
@@ -193,6 +213,9 @@ def from_table(table: dict, path: Path, known_codes: set[str] | None = None) -> 
             s.exclude = list(value)
         if "use-apachectl" in table:
             s.use_apachectl = bool(table["use-apachectl"])
+        for key, name in _COUNTS.items():
+            if key in table:
+                setattr(s, name, parse_count(key, table[key]))
     except ValueError as exc:
         raise bad(str(exc)) from None
     return s

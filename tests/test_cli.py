@@ -100,8 +100,8 @@ def test_restore_puts_the_original_back(conf, tmp_path):
     state = tmp_path / "s"
     assert apachemaint("patch", conf, state=state).returncode == 0
     assert conf.read_text() != PROXY
-    listed = apachemaint("restore", "--list", state=state).stdout.split()
-    assert len(listed) == 1
+    listed = apachemaint("restore", "--list", state=state).stdout.splitlines()
+    assert len(listed) == 1 and listed[0].endswith(f"1 file(s)  apachemaint patch {conf}")
     result = apachemaint("restore", state=state)
     assert result.returncode == 0 and f"{conf}: restored" in result.stdout
     assert conf.read_text() == PROXY

@@ -97,11 +97,11 @@ def recorded(sites, tmp_path, monkeypatch):
         def then(pid: int) -> None:
             pass
 
-    def recording(changes):
+    def recording(changes, *args, **kw):
         with open(Recorder.pids_file, "a") as fh:
             fh.write(f"{os.getpid()}\n")
         Recorder.then(os.getpid())
-        return create(changes)
+        return create(changes, *args, **kw)
 
     monkeypatch.setattr(checkpoint, "create", recording)
     return Recorder
@@ -112,7 +112,7 @@ def _state(files: list[Path]) -> list[bytes]:
 
 
 def _leftovers(tmp_path: Path) -> list[Path]:
-    return list((tmp_path / "state" / "checkpoints").glob("*")) + list(tmp_path.rglob("*.apachemaint-tmp"))
+    return list((tmp_path / "state" / "checkpoints").glob("*")) + list(tmp_path.rglob("*apachemaint-tmp*"))
 
 
 def test_the_checkpoint_is_made_in_a_second_process_and_restores(sites, recorded):

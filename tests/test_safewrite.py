@@ -124,7 +124,7 @@ def test_a_batch_replaces_every_target_and_keeps_modes_and_owners(tmp_path, coun
         assert stat.S_IMODE(after.st_mode) == stat.S_IMODE(before[f].st_mode)
         assert (after.st_uid, after.st_gid) == (before[f].st_uid, before[f].st_gid)
         assert after.st_ino != before[f].st_ino, "written beside and renamed"
-    assert not list(tmp_path.rglob("*.apachemaint-tmp"))
+    assert not list(tmp_path.rglob("*apachemaint-tmp*")), "no temp file, no temp folder left"
     # A small batch fsyncs each file; a large one syncs its filesystem once for the data
     # and once for the two folders it renamed in (fewer than SYNCFS_FROM: fsynced).
     assert len(syncfs_calls) == (0 if count < safewrite.SYNCFS_FROM else 1)
@@ -229,7 +229,7 @@ def test_a_target_changed_during_the_batch_refuses_it(tmp_path, monkeypatch):
     assert err.value.file == str(files[0])
     assert files[0].read_bytes() == b"old 0\r\n# later\n"
     assert [f.read_bytes() for f in files[1:]] == [f"old {i}\r\n".encode() for i in range(1, 4)]
-    assert not list(tmp_path.rglob("*.apachemaint-tmp"))
+    assert not list(tmp_path.rglob("*apachemaint-tmp*")), "no temp file, no temp folder left"
 
 
 def test_a_failed_rename_reports_what_was_already_replaced(tmp_path, monkeypatch):
@@ -247,7 +247,7 @@ def test_a_failed_rename_reports_what_was_already_replaced(tmp_path, monkeypatch
         write_many([(f, b"new\n") for f in files])
     assert err.value.file == str(files[2]) and err.value.replaced == files[:2]
     assert [f.read_bytes() for f in files] == [b"new\n"] * 2 + [f"old {i}\r\n".encode() for i in range(2, 5)]
-    assert not list(tmp_path.rglob("*.apachemaint-tmp"))
+    assert not list(tmp_path.rglob("*apachemaint-tmp*")), "no temp file, no temp folder left"
 
 
 def _syncfs_failing(monkeypatch, err: int) -> None:
@@ -283,7 +283,7 @@ def test_a_refused_syncfs_falls_back_to_fsync_of_each_file(tmp_path, monkeypatch
     monkeypatch.setattr(os, "fsync", fsync)
     write_many([(f, b"new\n") for f in files])
     assert all(f.read_bytes() == b"new\n" for f in files)
-    temps = [p for p in fsynced if p.endswith(".apachemaint-tmp")]
+    temps = [p for p in fsynced if "/.apachemaint-tmp/" in p]
     assert len(temps) == len(files), "every temp file fsynced when syncfs is refused"
 
 
@@ -350,16 +350,19 @@ def test_a_stamp_of_a_symlink_refuses_the_batch(tmp_path):
 # --- temp files: a name that is taken is never followed; modes survive any umask ---------
 
 def test_a_taken_temp_name_is_skipped_not_followed(tmp_path, monkeypatch):
-    target, victim = tmp_path / "site.conf", tmp_path / "victim"
+    (tmp_path / "sites").mkdir()
+    target, victim = tmp_path / "sites" / "site.conf", tmp_path / "victim"
     target.write_bytes(b"old\n")
     victim.write_bytes(b"victim\n")
     monkeypatch.setattr(safewrite, "_TEMP_NUMBER", itertools.count(7))
-    taken = tmp_path / f".site.conf.{os.getpid()}-7.apachemaint-tmp"
+    (tmp_path / ".apachemaint-tmp").mkdir(mode=0o700)
+    taken = tmp_path / ".apachemaint-tmp" / f"{os.getpid()}-7.site.conf"
     taken.symlink_to(victim)  # planted where the next temp file would go
     write_atomic(target, b"new\n")
     assert target.read_bytes() == b"new\n" and not target.is_symlink()
     assert victim.read_bytes() == b"victim\n" and os.readlink(taken) == str(victim)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, victim.name, taken.name])
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+    assert [p.name for p in taken.parent.iterdir()] == [taken.name]
 
 
 def test_no_free_temp_name_is_a_clear_error(tmp_path, monkeypatch):
