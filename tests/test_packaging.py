@@ -229,3 +229,53 @@ def test_tests_run_from_the_unpacked_sdist(dists, tmp_path):
                           capture_output=True, text=True, cwd=tree, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert re.search(r"\d+ passed", done.stdout) and " skipped" not in done.stdout, done.stdout[-2000:]
+
+
+def test_one_version_for_the_tag():
+    """One tag vX.Y.Z (README "Releases") names the package, the gem and the collection."""
+    gem = (ROOT / "gem" / "capistrano-apachemaint" / "lib" / "capistrano" / "apachemaint" / "version.rb").read_text()
+    assert re.search(r'VERSION = "([^"]+)"', gem).group(1) == VERSION
+    assert re.search(r"^version: (\S+)$", (ROOT / "collection" / "galaxy.yml").read_text(), re.M).group(1) == VERSION
+    assert re.fullmatch(r"\d+\.\d+\.\d+", VERSION)
+    assert f"rev: v{VERSION}" in (ROOT / "README.md").read_text()
+
+
+def git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main",
+                "-c", "commit.gpgsign=false", *args], cwd=cwd)
+
+
+@pytest.mark.slow
+def test_pre_commit_hook_from_a_release_tag(tmp_path):
+    """`pre-commit try-repo` at the tag the README's `rev:` names: the hook installs from the
+    repository and fails a vhost without the block, passes one with it."""
+    pre_commit = shutil.which("pre-commit", path=os.path.dirname(sys.executable)) or shutil.which("pre-commit")
+    if pre_commit is None:
+        why = "pre-commit not installed (pip install pre-commit)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {why}", pytrace=False)
+        pytest.skip(why)
+    if shutil.which("git") is None:
+        pytest.fail("git not installed", pytrace=False)
+    repo = tmp_path / "apachemaint"
+    shutil.copytree(ROOT, repo, ignore=NOT_SOURCE, symlinks=True)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "release")
+    git(repo, "tag", f"v{VERSION}")
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q")
+    for name in ("AM001.vhost", "AM001_fp.vhost"):
+        shutil.copy(ROOT / "fixtures" / "rules" / name, project / name)
+    git(project, "add", "-A")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "PYTHONPATH": "", "NO_COLOR": "1"}
+
+    def try_repo(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([pre_commit, "try-repo", repo, "apachemaint-check", "--ref", f"v{VERSION}",
+                               "--files", name], capture_output=True, text=True, cwd=project, env=env, timeout=600)
+
+    bad = try_repo("AM001.vhost")
+    assert bad.returncode == 1 and "AM001.vhost:2:1: AM001" in bad.stdout, bad.stdout + bad.stderr
+    good = try_repo("AM001_fp.vhost")
+    assert good.returncode == 0 and "Passed" in good.stdout, good.stdout + good.stderr
