@@ -325,7 +325,7 @@ def refresh(cf: ConfigFile) -> str:
 
 def _unit_of(body: list[str], indent: str) -> str:
     # The block's one nesting step (inside <If>) as the file writes it.
-    for prev, line in zip(body, body[1:], strict=False):
+    for prev, line in zip(body, body[1:]):
         if prev.strip().startswith("<If"):
             inner = line[:len(line) - len(line.lstrip())]
             if inner.startswith(indent) and len(inner) > len(indent):
