@@ -221,9 +221,14 @@ def test_tests_run_from_the_unpacked_sdist(dists, tmp_path):
     with tarfile.open(sdist) as tar:
         tar.extractall(tmp_path, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     tree = tmp_path / f"apachemaint-{VERSION}"
-    python = fresh_venv(sys.executable, tmp_path / "venv")
-    _deps_from_here(tmp_path / "venv")
-    pip_into(python, "--no-deps", "--no-build-isolation", "-e", tree)
+    # Without a pip (or the old setuptools ensurepip brings on 3.9-3.11) of its own: this
+    # environment's pip, setuptools and dependencies serve it.
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", "--without-pip", venv])
+    python = venv / "bin" / "python"
+    _deps_from_here(venv)
+    run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--disable-pip-version-check",
+         "--no-deps", "--no-build-isolation", "-e", tree])
     env = {**os.environ, "PYTHONPATH": "", "CI": "true"}
     done = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *SDIST_SUBSET],
                           capture_output=True, text=True, cwd=tree, env=env, timeout=600)
