@@ -41,11 +41,26 @@ def fixture_params() -> list:
     return [pytest.param(p, id=str(p.relative_to(FIXTURES))) for p in fixture_files()]
 
 
+def copy_tree(src: Path, dest: Path) -> Path:
+    """A private copy of a fixture tree, links kept.  An sdist cannot hold links (setuptools
+    stores each as a copy of its target), so a `*-enabled/NAME` that is a plain file with the
+    same bytes as `../*-available/NAME` is made the link a2ensite makes again: every link in
+    the fixtures is one of those (tests/test_packaging.py checks it)."""
+    shutil.copytree(src, dest, symlinks=True)
+    for enabled in dest.rglob("*-enabled"):
+        available = enabled.with_name(enabled.name[:-len("enabled")] + "available")
+        for copy in enabled.iterdir():
+            target = available / copy.name
+            if (copy.is_file() and not copy.is_symlink() and target.is_file()
+                    and copy.read_bytes() == target.read_bytes()):
+                copy.unlink()
+                copy.symlink_to(Path("..") / available.name / copy.name)
+    return dest
+
+
 def debian_tree(dest: Path, variant: str = "etc-apache2") -> Path:
     """A private copy of one of the fixture Debian trees (links kept), safe to patch."""
-    tree = dest / variant
-    shutil.copytree(FIXTURES / "debian" / variant, tree, symlinks=True)
-    return tree
+    return copy_tree(FIXTURES / "debian" / variant, dest / variant)
 
 
 def layout_root(dest: Path, platform: str) -> Path:
@@ -55,8 +70,7 @@ def layout_root(dest: Path, platform: str) -> Path:
     as a chroot would see them, so following their Includes reads the copy."""
     from apachemaint import layouts
 
-    root = dest / platform
-    shutil.copytree(FIXTURES / "layouts" / platform, root, symlinks=True)
+    root = copy_tree(FIXTURES / "layouts" / platform, dest / platform)
     record = layouts.by_name(platform)
     prefixes = sorted({str(record.base), str(record.server_root)}, key=len, reverse=True)
     moved = re.compile(r'(?<=[\s"])(?:' + "|".join(map(re.escape, prefixes)) + r')(?=[/"\s])')

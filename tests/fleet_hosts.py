@@ -30,6 +30,8 @@ SSHD_PATHS = ("/usr/sbin/sshd", "/usr/bin/sshd")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 TOOL_TIMEOUT = 120  # one cap or ansible-playbook run
+# The source tree whose apachemaint the servers run (PYTHONPATH): a checkout, or an unpacked
+# sdist installed with `pip install -e .`.
 REPO = Path(apachemaint.__file__).resolve().parent.parent
 CONTRIB = REPO / "contrib"
 # .ci/run installs all of them; the hint is for a developer's machine.
@@ -49,6 +51,16 @@ def require_tool(name: str) -> str:
             pytest.fail(f"CI=true but {why}", pytrace=False)
         pytest.skip(why)
     return found
+
+
+def require_source_tree() -> None:
+    """Skips (fails under CI=true) when apachemaint was imported from an installed package, where
+    REPO holds no gem/, collection/ or contrib/ and PYTHONPATH=REPO would not be this tree."""
+    if not (REPO / "gem").is_dir() or REPO != Path(__file__).resolve().parent.parent:
+        why = f"apachemaint is imported from {REPO}, not from this source tree (pip install -e .)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {why}", pytrace=False)
+        pytest.skip(why)
 
 
 def require_root() -> None:
@@ -178,6 +190,7 @@ class Fleet:
         self.patched = patched
 
     def start(self) -> Fleet:
+        require_source_tree()
         try:
             for address in ADDRESSES:
                 self.servers.append(self._server(address))

@@ -15,6 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from corpus import FIXTURES, ROOT, debian_tree
+from run_cli import cli_runner
 
 from apachemaint import block, check, layouts, server
 from apachemaint.block import BlockOptions
@@ -31,8 +32,6 @@ class Result:
 def apachemaint(*args, cwd: Path | None = None, env: dict | None = None, state: Path | None = None,
                 input: bytes | None = None) -> Result:
     """The command line, in-process (a child per call would dominate this file's runtime)."""
-    from typer.testing import CliRunner
-
     from apachemaint.cli import app
 
     env = {"GITHUB_ACTIONS": None, **(env or {})}  # these tests may themselves run under Actions
@@ -41,7 +40,7 @@ def apachemaint(*args, cwd: Path | None = None, env: dict | None = None, state: 
     old = os.getcwd()
     os.chdir(cwd or old)
     try:
-        r = CliRunner().invoke(app, [str(a) for a in args], env=env, input=input)
+        r = cli_runner().invoke(app, [str(a) for a in args], env=env, input=input)
     finally:
         os.chdir(old)
     if r.exception and not isinstance(r.exception, SystemExit):

@@ -9,7 +9,7 @@ import shutil
 import sys
 
 import pytest
-from fleet_hosts import REPO, Fleet, fleet_root, require_root, require_tool, run_tool
+from fleet_hosts import REPO, Fleet, fleet_root, require_root, require_source_tree, require_tool, run_tool
 from http_client import get
 from test_fleet_ansible import RECAP, Ansible
 
@@ -208,6 +208,7 @@ def test_unpatched_fails_cleanly_without_apachemaint_unpatch(site, fleet):
 
 @pytest.mark.parametrize("tree", [COLLECTION, REPO / "contrib" / "ansible"], ids=["collection", "role"])
 def test_ansible_lint_production_profile_passes(tmp_path, tree):
+    require_source_tree()
     lint = shutil.which("ansible-lint", path=os.path.dirname(sys.executable)) or shutil.which("ansible-lint")
     if lint is None:
         if os.environ.get("CI") == "true":

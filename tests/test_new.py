@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from corpus import FIXTURES
+from corpus import FIXTURES, debian_tree
 from run_cli import apachemaint
 
 from apachemaint import block, generate, location, reader, sitevalues
@@ -398,15 +398,9 @@ def test_a_missing_certificate_is_reported_and_nothing_written(tmp_path):
     assert result.returncode == 2 and "SSLCertificateFile" in result.stderr and not out.exists()
 
 
-def _debian_tree(tmp_path: Path, variant: str) -> Path:
-    tree = tmp_path / variant
-    shutil.copytree(FIXTURES / "debian" / variant, tree, symlinks=True)
-    return tree
-
-
 @pytest.mark.apache
 def test_enable_writes_sites_available_and_links_it(tmp_path):
-    tree = _debian_tree(tmp_path, "etc-apache2")
+    tree = debian_tree(tmp_path, "etc-apache2")
     result = apachemaint("new", "proxy", "--server-name", "app.example.com", "--docroot", "/srv/app/public",
                          "--backend", "http://127.0.0.1:3000", "--enable", "--config", tree / "apache2.conf",
                          state=tmp_path / "state")
@@ -423,7 +417,7 @@ def test_enable_writes_sites_available_and_links_it(tmp_path):
 
 @pytest.mark.apache
 def test_enable_names_the_site_by_the_bare_name_with_www_and_listen(tmp_path):
-    tree = _debian_tree(tmp_path, "etc-apache2")
+    tree = debian_tree(tmp_path, "etc-apache2")
     result = apachemaint("new", "static", "--server-name", "app.example.com", "--docroot", "/srv/app",
                          "--www", "redirect-to-www", "--listen", "127.0.40.4:8080", "--http2",
                          "--security-headers", "--enable", "--config", tree / "apache2.conf",
@@ -438,7 +432,7 @@ def test_enable_names_the_site_by_the_bare_name_with_www_and_listen(tmp_path):
 
 @pytest.mark.apache
 def test_enable_takes_the_site_away_when_the_server_rejects_it(tmp_path):
-    tree = _debian_tree(tmp_path, "etc-apache2-no-rewrite")
+    tree = debian_tree(tmp_path, "etc-apache2-no-rewrite")
     before = sorted(p.name for p in (tree / "sites-enabled").iterdir())
     result = apachemaint("new", "static", "--server-name", "docs.example.com", "--docroot", "/srv/docs",
                          "--enable", "--config", tree / "apache2.conf", state=tmp_path / "state")

@@ -13,6 +13,8 @@ Fails::
 
 Passes: ``# apachemaint: disable=AM014``.
 """
+from __future__ import annotations
+
 from ..findings import Severity
 from ..suppression import named
 from ..vhosts import find
