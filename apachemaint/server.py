@@ -212,6 +212,9 @@ def _state(srv: Server) -> tuple:
 _WALKED = frozenset({"loadmodule", "serverroot", "define", "undefine", "include", "includeoptional"})
 
 
+_MAX_LINKS = 40  # links followed in a row before realpath takes over (Linux's own bound)
+
+
 class _Walker:
     def __init__(self, server: Server, on_file: Callable[[str], None] | None,
                  parsed: dict[str, ConfigFile], partner: Partner | None = None):
@@ -225,13 +228,23 @@ class _Walker:
 
     def real(self, path: str) -> str:
         """os.path.realpath, with each folder resolved once: a glob names thousands of files
-        in one folder, and realpath costs a stat per path component."""
-        folder, name = os.path.split(path)
-        real_folder = self._folders.get(folder)
-        if real_folder is None:
-            real_folder = self._folders[folder] = os.path.realpath(folder)
-        full = os.path.join(real_folder, name)
-        return os.path.realpath(full) if os.path.islink(full) else full
+        in one folder (Debian's sites-enabled links into sites-available), and realpath
+        costs a stat per path component.  So a link is followed with one readlink, its
+        target taken relative to the link's own (real) folder, as the kernel takes it."""
+        for _ in range(_MAX_LINKS):
+            folder, name = os.path.split(path)
+            real_folder = self._folders.get(folder)
+            if real_folder is None:
+                real_folder = self._folders[folder] = os.path.realpath(folder)
+            full = os.path.join(real_folder, name)
+            if name in ("", ".", ".."):
+                return os.path.realpath(full)
+            try:
+                target = os.readlink(full)
+            except OSError:  # not a link, or not there: realpath gives it as it stands
+                return full
+            path = os.path.join(real_folder, target)  # an absolute target replaces the folder
+        return os.path.realpath(path)  # a loop, or a long chain: realpath's own answer
 
     def visit(self, path: str | Path, depth: int) -> None:
         srv = self.server
