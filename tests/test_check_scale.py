@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from apachemaint import block, check, forked, server
+from apachemaint import block, check, forked, server, split_read
 from apachemaint.block import BlockOptions
 
 BLOCK = block.render(BlockOptions(), indent="    ")
@@ -90,7 +90,7 @@ def _codes(found) -> Counter:
 def test_findings_on_a_linked_debian_tree_are_the_counts_it_was_built_with(
         tmp_path, monkeypatch, passenger_on_server, split):
     main, kinds = _tree(tmp_path, 8, passenger_on_server=passenger_on_server)
-    monkeypatch.setattr(server, "SPLIT_FROM", 2 if split else 10**9)  # the two-process read, or one
+    monkeypatch.setattr(split_read, "SPLIT_FROM", 2 if split else 10**9)  # the two-process read, or one
     monkeypatch.setattr(forked, "MIN_ITEMS", 10**9)
     found = check.check_server(main)
     assert _codes(found) == _expected(kinds, passenger_on_server)
