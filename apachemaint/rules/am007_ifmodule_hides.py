@@ -45,6 +45,8 @@ def check(ctx):
             yield outer.line, (f"{outer.tag} does not hold (module not loaded): the vhost at line "
                                f"{ctx.vhost.line} and its maintenance rules are skipped without an error")
             return
+    if not ctx.mentions("<ifmodule"):  # no <IfModule> inside: nothing to walk for
+        return
     for node in ctx.nodes:
         if (isinstance(node, Section) and node.lname == "ifmodule" and not ctx.server.holds(node)
                 and holds_maintenance(node)):
