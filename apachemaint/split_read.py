@@ -1,8 +1,9 @@
 """A large server read and checked in two processes: everything about the split, in one place.
 
 ``server.load`` reads a config as httpd does, one file after another; it knows nothing of
-processes.  It offers one hook: the first ``Include`` that names many files is handed to
-``big_include``, which must read all of them.  ``TwoProcessRead`` is that hook:
+processes.  It offers one hook, ``read_include``: it is handed the files of each ``Include``
+and must read all of them.  ``TwoProcessRead`` is that hook; the first ``Include`` of
+``SPLIT_FROM`` files or more it splits:
 
 1. it forks (``forked.Partner``); the child reads the second half of the files, with the
    walk's state at the fork, sends what it found (``Facts``) and waits;
@@ -98,7 +99,7 @@ def _state(srv: Server) -> tuple:
 
 
 class TwoProcessRead:
-    """``server.load``'s ``big_include`` hook (see the module's docstring).  ``child_work``
+    """``server.load``'s ``read_include`` hook (see the module's docstring).  ``child_work``
     is what the child does with its files once it has the whole server's facts; what it
     returns (a list) is what ``collect`` gives the parent."""
 
