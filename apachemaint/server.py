@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import layouts, reader
 from .conditions import holds, module_key
+from .envvars import debian_envvars
 from .errors import ApacheMaintError, ConfigSyntaxError
 from .layouts import DEBIAN_BUILTIN, Layout
 from .reader import ConfigFile, Directive, Section
@@ -105,13 +106,11 @@ def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool 
     ``read_include`` is handed the files of every Include and must read them (with the
     walker's ``visit_each``): split_read.TwoProcessRead reads a big one in two processes,
     and ``elsewhere`` then counts the files the other process read and checks."""
-    from . import httpd
-
     main = Path(main).absolute()
     if not main.is_file():
         raise ApacheMaintError("server config not found", main)
     envvars = main.parent / (layout.envvars if layout and layout.envvars else "envvars")
-    env = httpd.debian_envvars(envvars) if envvars.is_file() else {}
+    env = debian_envvars(envvars) if envvars.is_file() else {}
     root = layout.server_root if layout else main.parent
     server = Server(main, root, env, variables={**os.environ, **env})
     server.modules = set(layout.builtin_modules if layout else DEBIAN_BUILTIN)
