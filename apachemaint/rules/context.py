@@ -65,7 +65,9 @@ UNKNOWN = ServerContext()
 
 @lru_cache(maxsize=256)
 def _expected_digest(options: BlockOptions) -> str:
-    return block.digest(block.body_lines(options))
+    from ..known_digests import known  # the common options, without rendering (start-up)
+
+    return known(options) or block.digest(block.body_lines(options))
 
 
 def _state(found: Found) -> State:
