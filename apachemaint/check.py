@@ -115,10 +115,11 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
                  split: bool = True) -> list[Finding]:
     """Check every vhost of a whole server: ``main``, or the installed layout.
 
-    A large server is read and checked in two processes (``split``): see server.load for
-    how the reading is shared; each process then checks the files it read, with the
-    context of the whole server, and the child's findings join this process's."""
-    from . import forked
+    A large server is read and checked in two processes (``split``; see split_read): each
+    checks the files it read, with the facts of the whole server, and the other process's
+    findings join this one's.  Without a split, the rules alone may still be shared
+    (forked.map_split)."""
+    from . import forked, split_read
 
     layout = None
     if main is None:
@@ -144,11 +145,14 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
 
     selection = selection or Selection()
     rules = selection.rules()
-    partner = forked.Partner() if split else None
+
+    def check_all(srv: server.Server) -> list[Finding]:  # what the second process does with its files
+        ctx = ServerContext.from_server(srv)
+        return [f for cf in srv.configs.values() for f in check_config(cf, ctx, selection, rules)]
+
+    halves = split_read.TwoProcessRead(check_all) if split else None
     try:
-        srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen, partner=partner)
-        if partner and partner.child:
-            _check_as_child(partner, srv, selection, rules)
+        srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen, read_include=halves)
         ctx = ServerContext.from_server(srv)
         findings = [_parse_error(exc, exc.file or str(main)) for exc in srv.errors
                     if not (selection.exclude and selection.exclude.excluded(exc.file or str(main)))]
@@ -157,32 +161,21 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
         def one(cf: ConfigFile) -> list[Finding]:
             return check_config(cf, ctx, selection, rules)
 
-        if not (partner and partner.started):
+        if not (halves and halves.split):
             return sorted(findings + forked.map_split(one, configs, done=done))
-        partner.send(server.Facts.of(srv))
+        halves.share(srv)
         for cf in configs:
             findings += one(cf)
             done(1)
-        theirs = partner.receive()
+        theirs = halves.collect()
     finally:
-        if partner:
-            partner.stop()  # in the child, an exit: it must never run its caller's code
-    if not isinstance(theirs, list):  # the child failed: all of it here, for the same result
+        if halves:
+            halves.stop()
+    if theirs is None:  # the second process failed: all of it here, for the same result
         return check_server(main, use_apachectl=use_apachectl, selection=selection, progress=progress,
                             split=False)
     done(srv.elsewhere)
     return sorted(findings + theirs)
-
-
-def _check_as_child(partner, srv: server.Server, selection: Selection, rules: dict) -> None:
-    """The second process: its half of the files, with the whole server's facts from the
-    parent.  Never returns (a parent that took the whole job ends it before that)."""
-    final = partner.receive()
-    if isinstance(final, server.Facts):
-        final.adopt(srv)
-        ctx = ServerContext.from_server(srv)
-        partner.send([f for cf in srv.configs.values() for f in check_config(cf, ctx, selection, rules)])
-    partner.stop()
 
 
 def exit_code(findings: list[Finding], fail_on: Severity | None = Severity.WARNING) -> int:

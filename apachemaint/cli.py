@@ -530,67 +530,13 @@ def check(
 ) -> None:
     """Lint vhosts: will each one really answer 503 during maintenance?  Exit 0 clean,
     1 findings at or above --fail-on, 2 unreadable input or usage error."""
-    import os
+    from .checkrun import Request
+    from .checkrun import run as run_check
 
-    from . import settings as settings_mod
-    from .check import STDIN, Selection, check_files, check_server, exit_code, rule_infos
-    from .errors import ApacheMaintError
-    from .exclude import Excludes
-    from .findings import FORMATS
-    from .rules import REGISTRY
-
-    known = set(REGISTRY)
-    try:
-        given = settings_mod.Settings(
-            format=format, ignore=settings_mod.parse_codes(ignore, known),
-            select=settings_mod.parse_codes(select, known), config=config,
-            use_apachectl=use_apachectl or None, exclude=list(exclude or []))
-        if fail_on:
-            given.fail_on, given.fail_never = settings_mod.parse_fail_on(fail_on)
-    except ValueError as exc:
-        raise ApacheMaintError(str(exc)) from None
-    conf = settings_mod.resolve(given, settings_mod.load(known_codes=known), os.environ)
-    fmt = conf.format
-    selection = Selection(conf.ignore, conf.select, conf.severity, Excludes(conf.exclude))
-    reads_stdin = bool(files) and any(str(f) == STDIN for f in files)
-    if reads_stdin and fix:
-        raise ApacheMaintError("--fix cannot fix stdin; name the file")
-    stdin = sys.stdin.buffer.read() if reads_stdin else None
-    main_conf = conf.config
-    ask = conf.use_apachectl
-    progress = _Progress() if sys.stderr.isatty() else None
-
-    def run_check():
-        if files:
-            return check_files(files, config=main_conf, detect=main_conf is None, use_apachectl=ask,
-                               selection=selection, progress=progress, stdin=stdin,
-                               stdin_filename=stdin_filename)
-        return check_server(main_conf, use_apachectl=ask, selection=selection, progress=progress)
-
-    findings = run_check()
-    if fix:
-        from .fix import fix as fixing
-
-        report = fixing(findings, config=main_conf, configtest=not no_configtest)
-        for path in report.fixed:
-            print(f"{path}: fixed with apachemaint patch", file=sys.stderr)
-        for path, why in report.skipped:
-            print(f"{path}: not fixed: {why}", file=sys.stderr)
-        if report.checkpoint:
-            print(f"originals saved in {report.checkpoint} (undo: apachemaint restore)", file=sys.stderr)
-        if report.fixed:
-            findings = run_check()
-    if progress:
-        progress.done()
-    color = output is None and fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    rendered = FORMATS[fmt](findings, rule_infos(), color)
-    if output is None:
-        sys.stdout.write(rendered)
-    else:
-        from . import caller
-
-        caller.write_output(output, rendered.encode("utf-8"))
-    raise typer.Exit(exit_code(findings, None if conf.fail_never else conf.fail_on))
+    request = Request(list(files or []), config, use_apachectl, format, fail_on, ignore, select, fix,
+                      no_configtest, exclude, stdin_filename, output)
+    raise typer.Exit(run_check(request, progress=_Progress() if sys.stderr.isatty() else None,
+                               note=lambda line: print(line, file=sys.stderr)))
 
 
 class _Progress:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .envvars import debian_envvars  # noqa: F401 - its home is envvars; callers use it from here too
 from .errors import ApacheMaintError
 
 BINARY_NAMES = ("apache2", "httpd")
@@ -101,42 +102,6 @@ def explain(output: str) -> TestFailure:
             return TestFailure(reason, last.group(2), int(last.group(1)))
     errors = [ln for ln in lines if ":warn]" not in ln] or lines
     return TestFailure(errors[0] if errors else output.strip())
-
-
-_EXPORT = re.compile(r"\s*(export\s+)?([A-Za-z_]\w*)(?:=(.*))?\s*$")
-_SUBST = r"\$(?:\{\w+\}|\w+)"
-_VALUE = re.compile(rf"""'([^']*)'|"((?:[^"\\`$]|{_SUBST})*)"|((?:[^\s'"\\`$;&|<>()#]|{_SUBST})*)""")
-_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
-_COMMENT = re.compile(r"(\s+#.*)?\s*")
-
-
-def debian_envvars(path: Path, *, known: dict[str, str] | None = None) -> dict[str, str]:
-    """What a Debian `envvars` file exports, read without a shell: `[export] NAME=value`
-    lines top to bottom, ignoring control flow (the stock `else: SUFFIX=` wins); `$VAR` and
-    `${VAR}` resolve against `known` and earlier lines, else to ""; anything fancier is skipped.
-    `apache2 -t` also needs APACHE_RUN_DIR to exist (apache2ctl makes it): for a tree that is
-    not installed, point it at a temp dir."""
-    seen: dict[str, str] = dict(known or {})
-    exported: dict[str, str] = {}
-    for line in Path(path).read_text(errors="replace").splitlines():
-        m = _EXPORT.fullmatch(line)
-        if not m:
-            continue
-        is_export, name, raw = m.groups()
-        if raw is None:
-            if is_export and name in seen:  # `export LANG` after `LANG=C`
-                exported[name] = seen[name]
-            continue
-        v = _VALUE.match(raw)
-        if not _COMMENT.fullmatch(raw[v.end():]):
-            continue
-        single, double, bare = v.groups()
-        value = single if single is not None else _VAR.sub(
-            lambda w: seen.get(w[1] or w[2], ""), double if double is not None else bare)
-        seen[name] = value
-        if is_export:
-            exported[name] = value
-    return exported
 
 
 def free_port(host: str = "127.0.0.1") -> int:

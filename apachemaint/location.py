@@ -114,7 +114,7 @@ def page_of(vh: vhosts.VHost, page: str, variables: Mapping[str, str],
     `down` writes; with a server's, where Apache looks."""
     if not page.startswith(DOCROOT):
         return Where(page)
-    root = document_root(vh, holds)
+    root = _root(vh, holds)
     if root.directive is None:
         return Where(None, root.why, root.line, root.code)
     written = root.directive.args[0]
@@ -142,6 +142,18 @@ def for_apache(vh: vhosts.VHost, page: str, srv) -> Where:
     if not srv.known:
         return for_down(vh, page)
     return _memo(vh, (id(srv), page), lambda: page_of(vh, page, srv.variables, srv.holds))
+
+
+def _root(vh: vhosts.VHost, holds: Callable[[Section], bool] | None) -> Root:
+    """document_root, once per vhost and server: rules ask for the page and for the
+    DocumentRoot itself, each a page_of of its own.  (``srv.holds`` is a new bound method
+    on every access, so the server it is bound to is the key.)"""
+    memo = vh.__dict__.setdefault("_roots", {})
+    key = id(getattr(holds, "__self__", holds))
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = document_root(vh, holds)
+    return found
 
 
 def _memo(vh: vhosts.VHost, key: tuple, make: Callable[[], Where]) -> Where:

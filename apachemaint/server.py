@@ -14,16 +14,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import layouts, reader
 from .conditions import holds, module_key
+from .envvars import debian_envvars
 from .errors import ApacheMaintError, ConfigSyntaxError
 from .layouts import DEBIAN_BUILTIN, Layout
 from .reader import ConfigFile, Directive, Section
 
-if TYPE_CHECKING:
-    from .forked import Partner
 
 @dataclass
 class Server:
@@ -88,75 +86,13 @@ def expand(value: str, variables: dict[str, str]) -> str:
     return VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), value)
 
 
-@dataclass
-class Facts:
-    """What reading (part of) a server config found, in the form two processes exchange
-    when each has read half of one large Include: the state the walk goes on with, what
-    rules need of the server, and which files were read."""
-    modules: set[str]
-    defines: set[str]
-    variables: dict[str, str]
-    defined: dict[str, str]
-    server_level: list[Directive]
-    directories: list[Section]
-    errors: list[ApacheMaintError]
-    files: set[str]  # real paths
-    configs: int  # files read and parsed
-    first_vhosts: dict[str, tuple[str, int]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, srv: Server, since: _Marks | None = None) -> Facts:
-        """Everything known of ``srv``; with ``since``, only what was read after that point."""
-        m = since or _Marks()
-        return cls(srv.modules, srv.defines, srv.variables, srv.defined, srv.server_level[m.server_level:],
-                   srv.directories[m.directories:], srv.errors[m.errors:], srv.files - m.files,
-                   len(srv.configs) - m.configs, dict(srv.first_vhosts))
-
-    def state(self) -> tuple:
-        return self.modules, self.defines, self.variables, self.defined
-
-    def adopt(self, srv: Server) -> None:
-        """Take these facts as the whole of ``srv``'s (the partner's final reading)."""
-        srv.modules, srv.defines, srv.variables, srv.defined = self.state()
-        srv.server_level, srv.directories, srv.files = self.server_level, self.directories, self.files
-        srv.first_vhosts = self.first_vhosts
-
-    def append_to(self, srv: Server) -> None:
-        """Add these facts, read right after what ``srv`` holds, to it: the walk goes on
-        from their state, and their lists follow ``srv``'s."""
-        srv.modules, srv.defines, srv.variables, srv.defined = self.state()
-        srv.server_level += self.server_level
-        srv.directories += self.directories
-        srv.errors += self.errors
-        srv.files |= self.files
-        srv.elsewhere += self.configs
-        for address, where in self.first_vhosts.items():  # what this side read comes first
-            srv.first_vhosts.setdefault(address, where)
-
-
-@dataclass
-class _Marks:
-    """How far a walk had got: the lengths of what it collects."""
-    server_level: int = 0
-    directories: int = 0
-    errors: int = 0
-    files: set[str] = field(default_factory=set)
-    configs: int = 0
-    inactive: set[int] = field(default_factory=set)
-
-    @classmethod
-    def of(cls, srv: Server) -> _Marks:
-        return cls(len(srv.server_level), len(srv.directories), len(srv.errors), set(srv.files), len(srv.configs),
-                   set(srv.inactive))
-
-
-# An Include of this many files is read half here, half in a partner process (see load).
-SPLIT_FROM = 2000
+# Reads the files of one Include in the walker's place: (walker, paths, depth) -> None.
+ReadInclude = Callable[["_Walker", list[str], int], None]
 
 
 def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool = False,
          on_file: Callable[[str], None] | None = None, parsed: dict[str, ConfigFile] | None = None,
-         partner: Partner | None = None) -> Server:
+         read_include: ReadInclude | None = None) -> Server:
     """Read ``main`` and follow Include/IncludeOptional the way httpd does: paths relative
     to ServerRoot, globs sorted, directories read whole, each file read once.  Unparsable
     files and missing ``Include`` targets are collected in ``errors``, not raised.
@@ -167,57 +103,40 @@ def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool 
     ``parsed`` maps real paths to files the caller has already read (patch has read every
     file it plans for): they are not read again.
 
-    With ``partner``, the first Include of ``SPLIT_FROM`` files or more is read in two
-    processes (``forked.Partner``): the child reads the second half, with the state the
-    walk had when it forked, and hands what it found to this process, which reads the
-    first half and goes on.  The split is kept only when it cannot change the result (the
-    first half loads, defines and includes nothing the second half depends on); otherwise
-    the child is stopped and this process reads the second half itself.  ``load`` then
-    returns in both processes: in the child, with ``configs`` holding only its half and
-    ``errors`` empty (they went to the parent); in the parent, with ``elsewhere`` counting
-    the child's files, which it checks itself (see check.check_server)."""
-    from . import httpd
-
+    ``read_include`` is handed the files of every Include and must read them (with the
+    walker's ``visit_each``): split_read.TwoProcessRead reads a big one in two processes,
+    and ``elsewhere`` then counts the files the other process read and checks."""
     main = Path(main).absolute()
     if not main.is_file():
         raise ApacheMaintError("server config not found", main)
     envvars = main.parent / (layout.envvars if layout and layout.envvars else "envvars")
-    env = httpd.debian_envvars(envvars) if envvars.is_file() else {}
+    env = debian_envvars(envvars) if envvars.is_file() else {}
     root = layout.server_root if layout else main.parent
     server = Server(main, root, env, variables={**os.environ, **env})
     server.modules = set(layout.builtin_modules if layout else DEBIAN_BUILTIN)
-    walker = _Walker(server, on_file, parsed or {}, partner)
-    try:
-        if use_apachectl:
-            files, server.modules, server.defines = _ask_httpd(server)
-            walker.follow = False
-            walker.visit_all([str(f) for f in files], 0)
-        else:
-            walker.visit(main, 0)
-    except _HandedOver:  # the child's half is read and reported: the walk ends here for it
-        pass
+    walker = _Walker(server, on_file, parsed or {}, read_include)
+    if use_apachectl:
+        files, server.modules, server.defines = _ask_httpd(server)
+        walker.follow = False
+        walker.visit_all([str(f) for f in files], 0)
+    else:
+        walker.visit(main, 0)
     return server
-
-
-class _HandedOver(Exception):
-    pass
-
-
-def _state(srv: Server) -> tuple:
-    """A copy of what the walk reads later files with."""
-    return set(srv.modules), set(srv.defines), dict(srv.variables), dict(srv.defined)
 
 
 # The directives that change what the rest of the walk reads or knows.
 _WALKED = frozenset({"loadmodule", "serverroot", "define", "undefine", "include", "includeoptional"})
 
 
+_MAX_LINKS = 40  # links followed in a row before realpath takes over (Linux's own bound)
+
+
 class _Walker:
     def __init__(self, server: Server, on_file: Callable[[str], None] | None,
-                 parsed: dict[str, ConfigFile], partner: Partner | None = None):
+                 parsed: dict[str, ConfigFile], read_include: ReadInclude | None = None):
         self.server = server
         self.parsed = parsed
-        self.partner = partner
+        self.read_include = read_include
         self.follow = True
         self.on_file = on_file
         self._globs: dict[str, list[str] | str] = {}
@@ -225,13 +144,23 @@ class _Walker:
 
     def real(self, path: str) -> str:
         """os.path.realpath, with each folder resolved once: a glob names thousands of files
-        in one folder, and realpath costs a stat per path component."""
-        folder, name = os.path.split(path)
-        real_folder = self._folders.get(folder)
-        if real_folder is None:
-            real_folder = self._folders[folder] = os.path.realpath(folder)
-        full = os.path.join(real_folder, name)
-        return os.path.realpath(full) if os.path.islink(full) else full
+        in one folder (Debian's sites-enabled links into sites-available), and realpath
+        costs a stat per path component.  So a link is followed with one readlink, its
+        target taken relative to the link's own (real) folder, as the kernel takes it."""
+        for _ in range(_MAX_LINKS):
+            folder, name = os.path.split(path)
+            real_folder = self._folders.get(folder)
+            if real_folder is None:
+                real_folder = self._folders[folder] = os.path.realpath(folder)
+            full = os.path.join(real_folder, name)
+            if name in ("", ".", ".."):
+                return os.path.realpath(full)
+            try:
+                target = os.readlink(full)
+            except OSError:  # not a link, or not there: realpath gives it as it stands
+                return full
+            path = os.path.join(real_folder, target)  # an absolute target replaces the folder
+        return os.path.realpath(path)  # a loop, or a long chain: realpath's own answer
 
     def visit(self, path: str | Path, depth: int) -> None:
         srv = self.server
@@ -300,39 +229,15 @@ class _Walker:
             self.visit_all(targets, depth + 1)
 
     def visit_all(self, paths: list[str], depth: int) -> None:
-        partner, srv = self.partner, self.server
-        if partner is None or len(paths) < SPLIT_FROM:
-            for path in paths:
-                self.visit(path, depth)
-            return
-        self.partner = None  # one split per load
-        half, marks = len(paths) // 2, _Marks.of(srv)
-        if not partner.start():
-            partner = None
-        elif partner.child:
-            self.on_file = None  # the parent shows progress
-            for path in paths[half:]:
-                self.visit(path, depth)
-            partner.send(Facts.of(srv, marks))
-            # The files read before the fork are the parent's to check; their sections'
-            # ids leave with them (``inactive`` must not match a later object's id).
-            srv.configs = dict(list(srv.configs.items())[marks.configs:])
-            srv.inactive -= marks.inactive
-            srv.errors = []
-            raise _HandedOver
-        before = _state(srv)
-        for path in paths[:half]:
+        """Read the files one Include names, in order (or let ``read_include`` read them)."""
+        if self.read_include is None:
+            self.visit_each(paths, depth)
+        else:
+            self.read_include(self, paths, depth)
+
+    def visit_each(self, paths: list[str], depth: int) -> None:
+        for path in paths:
             self.visit(path, depth)
-        # The child read its half with the state at the fork: right only if this half left
-        # that state alone and the halves share no file (each is read once, at first sight).
-        theirs = partner.receive() if partner and _state(srv) == before else None
-        if not isinstance(theirs, Facts) or theirs.files & srv.files:
-            if partner:
-                partner.stop()
-            for path in paths[half:]:
-                self.visit(path, depth)
-            return
-        theirs.append_to(srv)
 
     def targets(self, pattern: str, optional: bool = False) -> list[str] | str:
         """The files an Include names, or httpd's message when there are none."""

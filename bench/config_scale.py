@@ -4,7 +4,11 @@ vhost files, next to `apache2 -t -f MAIN` on the same tree, whole processes, int
 `patch` is timed twice: with `--config MAIN` (what a user runs: it runs Apache's config test
 before and after writing, so it contains two `apache2 -t` runs, the second on the larger
 patched tree) and with `--no-configtest` (apachemaint's own share).  Every patch run starts
-from a fresh copy of the unpatched files (the copy is not timed)."""
+from a fresh copy of the unpatched files (the copy is not timed).
+
+A second tree of the same size is patched and laid out as Debian does (sites-available,
+links in sites-enabled, a stock install's server-level lines): `check --config` on it is
+what CI runs every day, timed against `apache2 -t` on that very tree."""
 from __future__ import annotations
 
 import os
@@ -61,16 +65,38 @@ def bench(count: int, rounds: int, workdir: Path, commands: tuple[str, ...] = CO
     runs = measure.interleaved(contenders, rounds, prepare=fresh)
     fresh("")
     _sanity(runs, count)
+    shutil.rmtree(root)
+    return _rows(count, runs, commands)
+
+
+def bench_patched(count: int, rounds: int, workdir: Path) -> list[list[object]]:
+    """`check --config` and `apache2 -t` on a patched, Debian-layout tree of ``count`` vhosts."""
+    root = workdir / f"patched-{count}"
+    main = tree.build(root, count, debian=True, patched=True)
+    env = {**os.environ, "APACHEMAINT_STATE_DIR": str(root / "state"), "NO_COLOR": "1"}
+    contenders = {
+        "apache2 -t": lambda: measure.run([find_binary(), "-t", "-f", str(main)], env=env),
+        "check --config": lambda: measure.run([sys.executable, "-m", "apachemaint", "check", "--config",
+                                               str(main)], env=env),
+    }
+    runs = measure.interleaved(contenders, rounds)
+    _sanity(runs, count)
+    shutil.rmtree(root)
+    return _rows(count, runs, tuple(contenders), " (patched, Debian layout)")
+
+
+def _rows(count: int, runs: dict[str, list[measure.Run]], commands: tuple[str, ...],
+          tree_note: str = "") -> list[list[object]]:
     base = measure.median([r.wall for r in runs["apache2 -t"]])
+    base_cpu = measure.median([r.cpu for r in runs["apache2 -t"]])
     base_rss = measure.median([r.rss_mib for r in runs["apache2 -t"]])
     rows = []
     for name in commands:
         rs = runs[name]
-        wall = measure.median([r.wall for r in rs])
+        wall, cpu = measure.median([r.wall for r in rs]), measure.median([r.cpu for r in rs])
         rss = measure.median([r.rss_mib for r in rs])
-        rows.append([count, name, wall, measure.median([r.cpu for r in rs]), rss,
-                     f"{wall / base:.2f}x", f"{rss / base_rss:.2f}x", f"±{measure.spread([r.wall for r in rs]):.0%}"])
-    shutil.rmtree(root)
+        rows.append([count, name + tree_note, wall, cpu, rss, f"{wall / base:.2f}x", f"{cpu / base_cpu:.2f}x",
+                     f"{rss / base_rss:.2f}x", f"±{measure.spread([r.wall for r in rs]):.0%}"])
     return rows
 
 
@@ -92,7 +118,8 @@ def _sanity(runs: dict[str, list[measure.Run]], count: int) -> None:
             raise SystemExit(f"bench: {name} at {count} vhosts exited {sorted(codes)}")
 
 
-HEADERS = ("vhosts", "command", "wall s", "cpu s", "peak MiB", "wall/apache2 -t", "mem/apache2 -t", "noise")
+HEADERS = ("vhosts", "command", "wall s", "cpu s", "peak MiB", "wall/apache2 -t", "cpu/apache2 -t", "mem/apache2 -t",
+           "noise")
 
 
 def main(sizes: list[int], rounds: int, commands: tuple[str, ...] = COMMANDS) -> str:
@@ -101,4 +128,6 @@ def main(sizes: list[int], rounds: int, commands: tuple[str, ...] = COMMANDS) ->
         for n in sizes:
             print(f"  config scale: {n} vhosts x {rounds} rounds ...", file=sys.stderr, flush=True)
             rows += bench(n, rounds, Path(tmp), commands)
+            print(f"  config scale: {n} vhosts, patched Debian tree x {rounds} rounds ...", file=sys.stderr, flush=True)
+            rows += bench_patched(n, rounds, Path(tmp))
     return measure.table(HEADERS, rows)

@@ -10,6 +10,9 @@ Variants for the small static file (fixtures/served/static.conf):
   plain, again     the very same vhost in a second Apache: its "cost" is the bench's own noise
   block, off       the current managed block, no flag: the cost every production request pays
   block, on        maintenance on (`down`): every request a 503 with the page
+  apache 503       Apache's own cheapest 503 (the yardstick for "block, on"): `RewriteRule ^ -
+                   [R=503]` and `ErrorDocument 503` of a static copy of the page, same bytes
+  static page 200  the page itself served as a static 200 (what a 503 costs over a 200)
 and, with ``explain``, the block taken apart, to see where the cost goes:
   flag test        the block's SetEnvIfExpr alone (the one stat() of the flag per request)
   <If> part        the block's <If> alone (walked per request, its expression a table lookup)
@@ -46,6 +49,13 @@ def _with_block(conf_text: str, body: str) -> str:
     return "".join(lines[:at + 1]) + inserted + "".join(lines[at + 1:])
 
 
+# The cheapest way Apache itself answers every request with a 503 and a page: one rule, and
+# a condition that keeps the ErrorDocument's own internal request out of it (without it the
+# ErrorDocument would 503 too, and Apache sends its bare body).
+APACHE_503 = ("RewriteEngine On\nRewriteCond %{ENV:REDIRECT_STATUS} ^$\nRewriteRule ^ - [R=503]\n"
+              "ErrorDocument 503 /apache503.html\n")
+
+
 def _parts() -> dict[str, str]:
     full = block.render(block.BlockOptions())
     body = full.splitlines()[1:-1]
@@ -62,8 +72,10 @@ def _parts() -> dict[str, str]:
 
 
 class Variant:
-    def __init__(self, name: str, work: Path, fixture: str, body: str | None, on: bool, defines: dict):
+    def __init__(self, name: str, work: Path, fixture: str, body: str | None, on: bool, defines: dict,
+                 page_as: str | None = None):
         self.name = name
+        self.page_as = page_as  # where a copy of the maintenance page goes, and the path asked for
         top = work / re.sub(r"\W+", "-", name).strip("-")
         self.docroot = top / "www"
         (self.docroot / "assets").mkdir(parents=True)
@@ -132,12 +144,13 @@ def bench(fixture: str, host: str, path: str, variants: list[tuple[str, str | No
     with tempfile.TemporaryDirectory(prefix="apachemaint-wrk-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # Apache's workers run as www-data
-        vs = [Variant(n, work, fixture, body, on, defines) for n, body, on in variants]
+        vs = [Variant(n, work, fixture, body, on, defines, *rest) for n, body, on, *rest in variants]
         try:
             for v in vs:
                 v.start()
+            _copy_page(vs)
             for v in vs:  # warm up: first requests open files, fill caches
-                wrk(v.apache.url(path), host, 1, connections, threads)
+                wrk(v.apache.url(_path(v, path)), host, 1, connections, threads)
             rps: dict[str, list[float]] = {v.name: [] for v in vs}
             cpu_us: dict[str, list[float]] = {v.name: [] for v in vs}
             non2xx: dict[str, int] = {v.name: 0 for v in vs}
@@ -145,7 +158,7 @@ def bench(fixture: str, host: str, path: str, variants: list[tuple[str, str | No
                 order = vs[r % len(vs):] + vs[:r % len(vs)]
                 for v in order:
                     before = apache_cpu(v.apache)
-                    value, bad = wrk(v.apache.url(path), host, seconds, connections, threads)
+                    value, bad = wrk(v.apache.url(_path(v, path)), host, seconds, connections, threads)
                     used = apache_cpu(v.apache) - before
                     rps[v.name].append(value)
                     cpu_us[v.name].append(used / (value * seconds) * 1e6)
@@ -164,7 +177,36 @@ def bench(fixture: str, host: str, path: str, variants: list[tuple[str, str | No
                      f"{1 - med / base:+.1%}" if v is not vs[0] else "-",
                      f"±{measure.spread(rps[v.name]):.1%}", f"{cpu:.0f}", f"{cpu / base_cpu:.3f}x",
                      "yes" if non2xx[v.name] else "no"])
+    for a, b in YARDSTICKS:  # one contender against another baseline, round by round
+        if a in rps and b in rps:
+            ratio = measure.median([x / y for x, y in zip(rps[a], rps[b])])
+            cpu_ratio = measure.median([x / y for x, y in zip(cpu_us[a], cpu_us[b])])
+            rows.append([f"{fixture} {path}", f"{a} / {b}", "-", f"{ratio:.3f}x", f"{1 - ratio:+.1%}", "-", "-",
+                         f"{cpu_ratio:.3f}x", "-"])
     return rows
+
+
+# Ratios beside the table's (which are to "plain"): maintenance on against Apache's own 503
+# and against a static 200 of the page.
+YARDSTICKS = (("block, on", "apache 503"), ("block, on", "static page 200"), ("apache 503", "static page 200"))
+
+
+def _path(v: Variant, path: str) -> str:
+    return f"/{v.page_as}" if v.page_as == "page.html" else path
+
+
+def _copy_page(vs: list[Variant]) -> None:
+    """The page `down` wrote for the maintenance-on variant, copied byte for byte to the
+    variants that serve it themselves (Apache's own 503, the static 200)."""
+    wanting = [v for v in vs if v.page_as]
+    on = next((v for v in vs if v.on), None)
+    if not wanting or on is None:
+        return
+    page = (on.docroot / "system" / "maintenance.html").read_bytes()
+    for v in wanting:
+        target = v.docroot / v.page_as
+        target.write_bytes(page)
+        target.chmod(0o644)
 
 
 HEADERS = ("vhost, path", "variant", "req/s", "req/s ratio", "cost", "noise", "Apache CPU us/req",
@@ -176,7 +218,8 @@ def main(rounds: int, seconds: float, explain: bool, connections: int = 16, thre
         return "request cost: skipped (wrk not installed: apt-get install wrk)"
     parts = _parts()
     static = [("plain", None, False), ("plain, again", None, False), ("block, off", parts["block"], False),
-              ("block, on", parts["block"], True)]
+              ("block, on", parts["block"], True), ("apache 503", APACHE_503, False, "apache503.html"),
+              ("static page 200", None, False, "page.html")]
     if explain:
         static += [(name, parts[name], False)
                    for name in ("flag test", "<If> part", "engine only", "rules, engine on")]

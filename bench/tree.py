@@ -1,7 +1,12 @@
 """A generated server tree: one main config and N realistic vhost files behind
 ``IncludeOptional sites/*.conf``, the shape `check --config MAIN` and `apache2 -t` meet on a
 large shared host.  Every vhost is ~30 lines: ServerName/Alias, a Directory, rewrite rules,
-logs, an IfModule, a ProxyPass for one in three (an app server), static for the rest."""
+logs, an IfModule, a ProxyPass for one in three (an app server), static for the rest.
+
+``debian=True`` lays it out as Debian does: the files in ``sites-available/``, a relative link
+to each in ``sites-enabled/`` (what `a2ensite` makes), and ~260 server-level directives (the
+mods-enabled and conf-enabled lines of a stock install).  ``patched=True`` gives every vhost
+the current managed block, as `apachemaint patch` writes it (what CI checks every day)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -62,18 +67,43 @@ def vhost_text(n: int, root: Path) -> str:
     return VHOST.format(name=name, port=PORT, root=root, app=app)
 
 
-def build(root: Path, count: int) -> Path:
+# Server-level lines of the kind a stock Debian install has by the hundred (mime, autoindex,
+# setenvif, security): only directives the loaded modules know, so `apache2 -t` passes.
+SERVER_LEVEL = "".join(
+    [f"AddType application/x-bench-{i} .bench{i}\n" for i in range(120)]
+    + [f"AddCharset UTF-8 .utf8-{i}\n" for i in range(60)]
+    + [f'BrowserMatch "BenchAgent{i}" nokeepalive downgrade-1.0\n' for i in range(60)]
+    + ["ServerTokens OS\n", "TraceEnable Off\n", "KeepAlive On\n", "MaxKeepAliveRequests 100\n",
+       "KeepAliveTimeout 5\n", "HostnameLookups Off\n", "AccessFileName .htaccess\n", "Timeout 300\n"])
+
+
+def patched_text(text: str, path: str) -> str:
+    """``text`` as `apachemaint patch` (default options) leaves it."""
+    from apachemaint import patch, reader
+
+    return patch.plan_text(reader.parse(text.encode(), path))[0]
+
+
+def build(root: Path, count: int, *, debian: bool = False, patched: bool = False) -> Path:
     """Write the tree under ``root`` and return its main config."""
     root = root.resolve()
-    sites = root / "sites"
+    sites = root / ("sites-available" if debian else "sites")
     sites.mkdir(parents=True, exist_ok=True)
+    enabled = root / "sites-enabled"
+    if debian:
+        enabled.mkdir(exist_ok=True)
     (root / "logs").mkdir(exist_ok=True)
     for n in range(count):
-        (sites / f"site{n:06d}.conf").write_text(vhost_text(n, root))
+        name = f"site{n:06d}.conf"
+        text = vhost_text(n, root)
+        (sites / name).write_text(patched_text(text, str(sites / name)) if patched else text)
+        if debian:
+            (enabled / name).symlink_to(f"../sites-available/{name}")
         (root / "www" / f"site{n:06d}").mkdir(parents=True, exist_ok=True)
     apache = LoopbackApache(root, [], port=PORT, extra_config="LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b\" combined")
     main = root / "httpd.conf"
-    main.write_text(apache.render() + f"IncludeOptional {root}/sites/*.conf\n")
+    included = enabled if debian else sites
+    main.write_text(apache.render() + (SERVER_LEVEL if debian else "") + f"IncludeOptional {included}/*.conf\n")
     for d in (root / "run", root / "htdocs"):
         d.mkdir(exist_ok=True)
     return main

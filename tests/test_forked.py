@@ -9,7 +9,7 @@ import shutil
 import pytest
 from corpus import FIXTURES
 
-from apachemaint import check, forked, reader, server
+from apachemaint import check, forked, reader, server, split_read
 from apachemaint.errors import ConfigSyntaxError
 from apachemaint.safewrite import PartialWrite
 
@@ -87,7 +87,7 @@ def _check(main, monkeypatch, *, split: bool):
         return srv
 
     monkeypatch.setattr(server, "load", load)
-    monkeypatch.setattr(server, "SPLIT_FROM", 2 if split else 10**9)
+    monkeypatch.setattr(split_read, "SPLIT_FROM", 2 if split else 10**9)
     monkeypatch.setattr(forked, "MIN_ITEMS", 10**9)  # the other split (rules only) stays out of the way
     found = check.check_server(main)
     monkeypatch.undo()
@@ -147,7 +147,7 @@ def test_a_child_that_fails_leaves_the_same_findings(tmp_path, monkeypatch, brea
         _fails_in_the_child(monkeypatch, reader, "read")
     else:
         _fails_in_the_child(monkeypatch, check, "check_config")
-    monkeypatch.setattr(server, "SPLIT_FROM", 2)
+    monkeypatch.setattr(split_read, "SPLIT_FROM", 2)
     monkeypatch.setattr(forked, "MIN_ITEMS", 10**9)
     assert check.check_server(main) == alone
 
@@ -170,7 +170,7 @@ def test_a_fork_the_system_refuses_leaves_the_job_to_this_process(tmp_path, monk
     monkeypatch.setattr(os, "fork", refused)
     assert forked.map_split(_square_twice, list(range(10)), min_items=0) == [
         r for n in range(10) for r in _square_twice(n)]
-    monkeypatch.setattr(server, "SPLIT_FROM", 2)
+    monkeypatch.setattr(split_read, "SPLIT_FROM", 2)
     assert check.check_server(main) == alone
 
 

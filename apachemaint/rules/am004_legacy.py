@@ -22,7 +22,7 @@ FIXABLE = True  # `check --fix` runs patch on it
 
 
 def check(ctx):
-    if ctx.legacy and not ctx.managed:
+    if not ctx.managed and ctx.legacy:  # managed first: the block names the page too
         if "503" in ctx.legacy.nodes[-1].raw_args or any("503" in n.raw_args for n in ctx.legacy.nodes
                                                            if n.lname == "rewriterule"):
             yield ctx.legacy.line, ("hand-written Capistrano-style maintenance rules (503 flavour): no "

@@ -45,6 +45,8 @@ def check(ctx):
             yield outer.line, (f"{outer.tag} does not hold (module not loaded): the vhost at line "
                                f"{ctx.vhost.line} and its maintenance rules are skipped without an error")
             return
+    if not ctx.mentions("<ifmodule"):  # no <IfModule> inside: nothing to walk for
+        return
     # The block's own <IfModule negotiation_module> holds only the rules for `down --langs`;
     # without the module the block serves the default language, and nothing stays up.
     own = [(f.line, f.line + len(f.body) + 1) for f in ctx.managed]

@@ -28,18 +28,20 @@ def _on(d) -> bool:
         and d.args[0].lower() == "on"
 
 
+def _on_at_server_level(server) -> bool:
+    return any(_on(d) for d in server.server_level)
+
+
 def check(ctx):
     if ctx.maintenance_start is None:
         return
     found = False
-    for node in ctx.nodes:
-        if _on(node):
-            found = True
-            yield node.line, ("PassengerHighPerformance on: Passenger bypasses mod_rewrite, so the "
-                              "maintenance block is ignored")
-    if not found:
-        for d in ctx.server.server_level:
-            if _on(d):
-                yield ctx.vhost.line, ("PassengerHighPerformance on at server level applies here: "
-                                       "the maintenance block is ignored")
-                return
+    if ctx.mentions("passengerhighperformance"):
+        for node in ctx.nodes:
+            if _on(node):
+                found = True
+                yield node.line, ("PassengerHighPerformance on: Passenger bypasses mod_rewrite, so the "
+                                  "maintenance block is ignored")
+    if not found and ctx.server.once(_on_at_server_level):
+        yield ctx.vhost.line, ("PassengerHighPerformance on at server level applies here: "
+                               "the maintenance block is ignored")

@@ -42,5 +42,5 @@ SEVERITY = Severity.INFO
 
 
 def check(ctx):
-    if ctx.redirect_only and not ctx.managed:
+    if not ctx.managed and ctx.redirect_only:  # managed first: a patched vhost needs no redirect analysis
         yield ctx.vhost.line, f"{ctx.vhost.tag} only redirects; no maintenance block needed"

@@ -5,9 +5,11 @@ state) is computed once per vhost here, and the template is rendered once per se
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from .. import block, included
 from ..block import BlockOptions, Found, Legacy, State
@@ -15,6 +17,8 @@ from ..cached import cached_property
 from ..conditions import holds
 from ..reader import CONDITIONALS, ConfigFile, Directive, Node, Section, walk
 from ..vhosts import VHost
+
+T = TypeVar("T")
 
 
 @dataclass(eq=False)  # one shared, identity-compared instance per server
@@ -36,6 +40,15 @@ class ServerContext:
     def known(self) -> bool:
         return self.modules is not None
 
+    def once(self, fact: Callable[[ServerContext], T]) -> T:
+        """``fact(self)``, worked out on the first call and kept: what a rule needs of the
+        server, asked by each of its thousands of vhosts, is computed once per server (per
+        process, when two share the work)."""
+        memo = self.__dict__.setdefault("_once", {})
+        if fact not in memo:
+            memo[fact] = fact(self)
+        return memo[fact]
+
     def holds(self, section: Section) -> bool:
         if id(section) in self.inactive:
             return False
@@ -52,7 +65,17 @@ UNKNOWN = ServerContext()
 
 @lru_cache(maxsize=256)
 def _expected_digest(options: BlockOptions) -> str:
-    return block.digest(block.body_lines(options))
+    from ..known_digests import known  # the common options, without rendering (start-up)
+
+    return known(options) or block.digest(block.body_lines(options))
+
+
+def _state(found: Found) -> State:
+    if found.edited:
+        return State.EDITED
+    if found.marker.format != block.FORMAT or _expected_digest(found.marker.options) != found.marker.digest:
+        return State.OUTDATED
+    return State.CURRENT
 
 
 @dataclass
@@ -71,11 +94,11 @@ class VHostContext:
         return block.find_legacy(self.cf, self.vhost.section)
 
     def state(self, found: Found) -> State:
-        if found.edited:
-            return State.EDITED
-        if found.marker.format != block.FORMAT or _expected_digest(found.marker.options) != found.marker.digest:
-            return State.OUTDATED
-        return State.CURRENT
+        """The block's state, worked out once per block (AM001-AM003 each ask)."""
+        states = self.__dict__.setdefault("_states", {})
+        if found.start not in states:
+            states[found.start] = _state(found)
+        return states[found.start]
 
     @cached_property
     def default(self) -> bool:
