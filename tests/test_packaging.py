@@ -121,7 +121,7 @@ def test_wheel_contents_and_metadata(dists):
                if p.is_file()}
     assert modules | templates | contrib <= names
     assert not [n for n in names if n.startswith(("tests/", "fixtures/", "gem/", "collection/"))]
-    assert "apachemaint = apachemaint.cli:entry" in entry_points
+    assert "apachemaint = apachemaint.entry:entry" in entry_points
 
     meta = wheel_metadata(wheel)
     assert meta["Metadata-Version"] >= "2.4"
