@@ -100,6 +100,12 @@ TargetExclude = Annotated[Optional[list[str]], typer.Option(
                       "a file named one by one is taken as named).")]
 
 
+DiffOpt = Annotated[bool, typer.Option("--diff", help="Print the unified diff; write nothing.")]
+CheckOpt = Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if any file would change.")]
+NoConfigtestOpt = Annotated[bool, typer.Option(
+    "--no-configtest", help="Do not run Apache's config test after writing.")]
+
+
 def _collect(files, from_file, config, exclude) -> list[str]:
     from . import settings, targets
 
@@ -119,40 +125,39 @@ def patch(
     bypass_cookie: BypassCookieOpt = None,
     bypass_url: BypassUrlOpt = None,
     retry_after: RetryAfterOpt = None,
-    diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff; write nothing.")] = False,
-    check: Annotated[bool, typer.Option(
-        "--check", help="Write nothing; exit 1 if any file would change.")] = False,
+    diff: DiffOpt = False,
+    check: CheckOpt = False,
     config: Annotated[Optional[Path], typer.Option(
         help="Main server config: patch every vhost file it includes (or, with FILEs, only those, which it must "
              "include), and test it after patching (default: the installed one of each known platform; "
              "apachemaint layouts lists them).")] = None,
-    no_configtest: Annotated[bool, typer.Option(
-        "--no-configtest", help="Do not run Apache's config test after patching.")] = False,
+    no_configtest: NoConfigtestOpt = False,
     site_pages: Annotated[Optional[str], typer.Option(
         "--site-pages", help="Folder where a vhost without a DocumentRoot gets its page, in a folder named "
                              "after its ServerName (default: /var/www/apachemaint; the httpd image: "
                              "/usr/local/apache2/apachemaint).")] = None,
 ) -> None:
     """Add or update the managed maintenance block in every <VirtualHost> of each file."""
-    from . import patch as patching
     from .errors import InvalidOption
 
     given = _block_options(page, asset_ext, allow_path, allow_ip, bypass_cookie, retry_after, bypass_url)
     if site_pages is not None and not site_pages.startswith("/"):
         raise InvalidOption(f"--site-pages {site_pages!r}: give an absolute folder")
-    paths = _collect(files, from_file, config, exclude)
-    progress = _Progress("patching") if sys.stderr.isatty() else None
-    plans = patching.plan_all(paths, given, site_pages, progress=progress)
-    if progress:
-        progress.done()  # the line goes before the report is printed to the same terminal
-    _apply(plans, diff, check, config, no_configtest)
+    _edit(_collect(files, from_file, config, exclude), "patching", diff, check, config, no_configtest,
+          given=given, pages=site_pages)
 
 
-def _apply(plans, diff: bool, check: bool, config: Optional[Path], no_configtest: bool) -> None:
-    """patch's and unpatch's report: each vhost's outcome, then the diff (--diff), the exit
-    status (--check), or the checkpointed, config-tested write."""
+def _edit(paths: list[str], doing: str, diff: bool, check: bool, config: Optional[Path], no_configtest: bool,
+          **plan_args) -> None:
+    """patch's and unpatch's run: plan every file (progress on a terminal), report each vhost's
+    outcome, then the diff (--diff), the exit status (--check), or the checkpointed,
+    config-tested write."""
     from . import patch as patching
 
+    progress = _Progress(doing) if sys.stderr.isatty() else None
+    plans = patching.plan_all(paths, progress=progress, **plan_args)
+    if progress:
+        progress.done()  # the line goes before the report is printed to the same terminal
     lines = []
     for p in plans:
         if p.followed_link:
@@ -185,25 +190,19 @@ def unpatch(
     files: TargetFiles = None,
     from_file: FromFile = None,
     exclude: TargetExclude = None,
-    diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff; write nothing.")] = False,
-    check: Annotated[bool, typer.Option(
-        "--check", help="Write nothing; exit 1 if any file would change.")] = False,
+    diff: DiffOpt = False,
+    check: CheckOpt = False,
     config: Annotated[Optional[Path], typer.Option(
         help="Main server config: unpatch every vhost file it includes (or, with FILEs, only those, which it "
              "must include), and test it after writing.")] = None,
-    no_configtest: Annotated[bool, typer.Option(
-        "--no-configtest", help="Do not run Apache's config test after unpatching.")] = False,
+    no_configtest: NoConfigtestOpt = False,
 ) -> None:
     """Take the managed block out of every <VirtualHost> of each file, leaving the file as it was
     before patch (a classic Capistrano block the patch replaced comes back)."""
     from . import patch as patching
 
-    paths = _collect(files, from_file, config, exclude)
-    progress = _Progress("unpatching") if sys.stderr.isatty() else None
-    plans = patching.plan_all(paths, progress=progress, edit=patching.unplan_text)
-    if progress:
-        progress.done()
-    _apply(plans, diff, check, config, no_configtest)
+    _edit(_collect(files, from_file, config, exclude), "unpatching", diff, check, config, no_configtest,
+          edit=patching.unplan_text)
 
 
 def _tuple(values: Optional[list[str]]) -> Optional[tuple[str, ...]]:
