@@ -38,8 +38,11 @@ def page_on(page: Path) -> None:
     page.chmod(0o644)
 
 
-def probes(fetch) -> list:
-    """Everything an ACME server and a visitor might send; what must pass, what must not."""
+def probes(apache, host: str) -> list:
+    """Everything an ACME server and a visitor might send to ``host``; what must pass, what must not."""
+    def fetch(method, path):
+        return request(method, apache.url(path), headers={"Host": host})
+
     wrong = []
     ok = fetch("GET", f"/.well-known/acme-challenge/{TOKEN}")
     if (ok.status, ok.body) != (200, PROOF):
@@ -68,10 +71,7 @@ def test_a_challenge_file_passes_and_nothing_else(apache_factory, backend, serve
     backend.clear_log()
     page_on(docroot / "system" / "maintenance.html")
 
-    def fetch(method, path):
-        return request(method, apache.url(path), headers={"Host": "proxy.test"})
-
-    assert probes(fetch) == []
+    assert probes(apache, "proxy.test") == []
     assert len(backend.log) == 0, [r.path for r, _ in backend.log]
 
 
@@ -103,10 +103,7 @@ def test_a_vhost_without_documentroot_takes_challenges_from_the_servers(apache_f
     assert apache.root == server_root.resolve()
     page_on(pages / "app.test" / "maintenance.html")
 
-    def fetch(method, path):
-        return request(method, apache.url(path), headers={"Host": "app.test"})
-
-    assert probes(fetch) == []
+    assert probes(apache, "app.test") == []
     assert len(backend.log) == 0, [r.path for r, _ in backend.log]
 
 

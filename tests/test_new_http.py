@@ -360,11 +360,30 @@ def _ws_echo_backend():
     return server
 
 
-def test_the_websocket_route_proxies_a_websocket(apache_factory, served_tmp_path):
+def ws_open(port: int, path: str = "/cable", host: str = "chat.test", timeout: float = 10):
+    """A websocket handshake through Apache: the socket and the response head; a 101 must
+    carry the accept key of the handshake's own key."""
     import base64
     import os
     import socket
 
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    if head.startswith(b"HTTP/1.1 101"):
+        assert f"Sec-WebSocket-Accept: {_ws_accept(key)}".lower().encode() in head.lower()
+    return sock, head
+
+
+def test_the_websocket_route_proxies_a_websocket(apache_factory, served_tmp_path):
     server = _ws_echo_backend()
     try:
         docroot = public_dir(served_tmp_path / "chat" / "public")
@@ -373,16 +392,9 @@ def test_the_websocket_route_proxies_a_websocket(apache_factory, served_tmp_path
             server_name="chat.test", docroot=str(docroot), backend=f"http://127.0.0.1:{server.server_address[1]}",
             websocket=("/cable",), http_port=port))
         apache = apache_factory([conf], port=port, modules=DEFAULT_MODULES + modules)
-        key = base64.b64encode(os.urandom(16)).decode()
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall((f"GET /cable HTTP/1.1\r\nHost: chat.test\r\nUpgrade: websocket\r\n"
-                          f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                          "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += sock.recv(1)
+        sock, head = ws_open(port)
+        with sock:
             assert head.startswith(b"HTTP/1.1 101"), head
-            assert f"Sec-WebSocket-Accept: {_ws_accept(key)}".lower().encode() in head.lower()
             for text in (b"hello", b"again"):
                 sock.sendall(_ws_frame(text, mask=True))
                 assert _ws_read(sock) == b"/cable:" + text

@@ -10,34 +10,13 @@ import socket
 
 import pytest
 from http_client import get
-from test_new_http import PAGE, _ws_accept, _ws_echo_backend, _ws_frame, _ws_read, generate_to, public_dir
+from test_new_http import PAGE, _ws_echo_backend, _ws_frame, _ws_read, generate_to, public_dir, ws_open
 
 from apachemaint import maintenance
 from apachemaint.httpd import DEFAULT_MODULES, free_port
 from apachemaint.sitevalues import SiteOptions
 
 pytestmark = pytest.mark.apache
-
-TIMEOUT = 10
-
-
-def _open(port: int, path: str = "/cable") -> tuple[socket.socket, bytes]:
-    """A websocket handshake through Apache: the socket and the response head (and any body
-    bytes that came with it)."""
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: chat.test\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(1)
-        if not chunk:
-            break
-        head += chunk
-    if head.startswith(b"HTTP/1.1 101"):
-        assert f"Sec-WebSocket-Accept: {_ws_accept(key)}".lower().encode() in head.lower()
-    return sock, head
 
 
 def _echo(sock: socket.socket, text: bytes) -> bytes:
@@ -65,7 +44,7 @@ def test_an_open_websocket_survives_down_and_a_new_one_gets_the_page(apache_fact
             websocket=("/cable",), http_port=port))
         apache_factory([conf], port=port, modules=DEFAULT_MODULES + modules)
 
-        before, head = _open(port)
+        before, head = ws_open(port)
         assert head.startswith(b"HTTP/1.1 101"), head
         assert _echo(before, b"hello") == b"/cable:hello"
 
@@ -76,7 +55,7 @@ def test_an_open_websocket_survives_down_and_a_new_one_gets_the_page(apache_fact
         for text in (b"during", b"still"):
             assert _echo(before, text) == b"/cable:" + text
         # A new one gets the 503 page, with nothing reaching the backend.
-        after, head = _open(port)
+        after, head = ws_open(port)
         with after:
             assert head.startswith(b"HTTP/1.1 503"), head
         upgrade = get(f"http://127.0.0.1:{port}/cable", headers={
@@ -88,7 +67,7 @@ def test_an_open_websocket_survives_down_and_a_new_one_gets_the_page(apache_fact
         assert _echo(before, b"last") == b"/cable:last"
 
         maintenance.up(targets, grace=0)
-        again, head = _open(port)
+        again, head = ws_open(port)
         with again:
             assert head.startswith(b"HTTP/1.1 101"), head
             assert _echo(again, b"back") == b"/cable:back"
