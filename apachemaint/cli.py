@@ -755,7 +755,7 @@ def new(
         print(f"{output}: written")
         print(site.tested)
         if saved:
-            print(f"old file saved in {saved} (undo: apachemaint restore)")
+            print(f"checkpoint {saved} (undo: apachemaint restore)")
     else:
         sys.stdout.write(site.text)
         print(site.tested, file=sys.stderr)

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import __version__, block, checkpoint, httpd, layouts, location, reader, server, vhosts
+from . import __version__, block, httpd, layouts, location, reader, server, vhosts
 from .errors import ApacheMaintError, ConfigTestFailed, InvalidOption, UnsafeWrite
 from .findings import Severity
-from .safewrite import write_atomic
 from .sitevalues import FLAGS, SiteOptions, variables
 from .transaction import Transaction
 
@@ -300,13 +299,16 @@ def _refuse_existing(path: Path, force: bool) -> bytes | None:
 
 
 def write(site: Site, path: Path, *, force: bool = False) -> Path | None:
-    """Write the vhost to ``path``; the checkpoint of the file it replaced, if any."""
+    """Write the vhost to ``path`` through a transaction; its checkpoint, which ``restore``
+    undoes like any other: the replaced file comes back, or the new one goes away."""
     path = Path(path).absolute()
     old = _refuse_existing(path, force)
-    new = site.text.encode()
-    saved = checkpoint.create([checkpoint.Change(path, old, new)]) if old is not None else None
-    write_atomic(path, new)
-    return saved
+    tx = Transaction()
+    if old is None:
+        tx.create(path, site.text.encode())
+    else:
+        tx.edit(path, old, site.text.encode())
+    return tx.commit()
 
 
 @dataclass

@@ -440,3 +440,22 @@ def test_enable_takes_the_site_away_when_the_server_rejects_it(tmp_path):
     assert "taken away again" in result.stderr and "a2enmod rewrite headers" in result.stderr
     assert not (tree / "sites-available" / "docs.example.com.conf").exists()
     assert sorted(p.name for p in (tree / "sites-enabled").iterdir()) == before
+
+
+def test_new_o_goes_through_the_transaction_so_restore_undoes_it(tmp_path):
+    # `new -o` used to write the file directly: a new file got no checkpoint, so `restore` put back
+    # the previous run instead (or nothing) and the generated vhost stayed.
+    state = tmp_path / "state"
+    out = tmp_path / "docs.conf"
+    args = ("--server-name", "docs.example.com", "--docroot", str(tmp_path / "www"), "--no-configtest")
+    made = apachemaint("new", "static", *args, "-o", out, state=state)
+    assert made.returncode == 0 and "checkpoint " in made.stdout, made.stdout + made.stderr
+    undone = apachemaint("restore", state=state)
+    assert undone.returncode == 0, undone.stderr
+    assert not out.exists()
+
+    out.write_text("# mine\n")
+    replaced = apachemaint("new", "static", *args, "-o", out, "--force", state=state)
+    assert replaced.returncode == 0 and "docs.example.com" in out.read_text(), replaced.stderr
+    assert apachemaint("restore", state=state).returncode == 0
+    assert out.read_text() == "# mine\n"
