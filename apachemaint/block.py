@@ -14,8 +14,8 @@ from enum import Enum
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .errors import BlockError, InvalidOption
-from .reader import Comment, ConfigFile, Directive, Node, Section
+from .errors import BlockError, ConfigSyntaxError, InvalidOption
+from .reader import Comment, ConfigFile, Directive, Node, Section, parse
 
 if TYPE_CHECKING:
     from . import vhosts
@@ -414,21 +414,63 @@ def legacy_record(cf: ConfigFile, vhost: Section, legacy: Legacy) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _legacy_lines(found: Found, path: str) -> list[tuple[int, str]]:
+# What find_legacy takes out of a vhost, so all a record may put back: the recipe's
+# RewriteConds and RewriteRule and an ErrorDocument 503.  The record sits outside the digest
+# and anyone who can write the marker can write a digest too, so it is read as untrusted:
+# a section tag or any other directive (a piped CustomLog at server level) is refused.
+_LEGACY_DIRECTIVES = {"rewritecond", "rewriterule", "errordocument"}
+_LEGACY_MAX = 100_000  # lines after the END line: far beyond any vhost, and an int json keeps exact
+
+
+def _legacy_text_ok(text: str) -> bool:
+    if "\0" in text or not text.endswith("\n"):
+        return False
+    try:
+        nodes = parse(text, "<legacy>").children
+    except ConfigSyntaxError:
+        return False
+    return (len(nodes) == 1 and isinstance(nodes[0], Directive) and nodes[0].lname in _LEGACY_DIRECTIVES
+            and (nodes[0].lname != "errordocument" or nodes[0].args[:1] == ["503"]))
+
+
+def legacy_lines(found: Found, path: str) -> list[tuple[int, str]]:
+    """The marker's record as ``(lines after END, text)`` pairs, refused with the marker's
+    line unless it is exactly what ``legacy_record`` writes."""
     import base64
     import binascii
     import json
 
     try:
         records = json.loads(base64.b64decode(found.marker.legacy, validate=True))
-        out = [(int(at), text) for at, text in records]
-    except (binascii.Error, ValueError, TypeError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise BlockError(f"the BEGIN apachemaint marker's {LEGACY_KEY}= record cannot be read ({exc})",
                          path, found.line) from None
-    if any(at < 0 or not text.endswith("\n") for at, text in out) or out != sorted(out, key=lambda r: r[0]):
+    if not (isinstance(records, list) and records
+            and all(isinstance(r, list) and len(r) == 2 and type(r[0]) is int and isinstance(r[1], str)
+                    for r in records)):
+        raise BlockError(f"the BEGIN apachemaint marker's {LEGACY_KEY}= record cannot be read "
+                         "(not a list of [line, text] pairs)", path, found.line)
+    out = [(at, text) for at, text in records]
+    bad = next((text for _, text in out if not _legacy_text_ok(text)), None)
+    if bad is not None:
+        raise BlockError(f"the BEGIN apachemaint marker's {LEGACY_KEY}= record holds {bad.strip()[:60]!r}, "
+                         "not a classic recipe's RewriteCond, RewriteRule or ErrorDocument 503 line: "
+                         f"refused (remove the {LEGACY_KEY}= word by hand)", path, found.line)
+    if any(not 0 <= at <= _LEGACY_MAX for at, _ in out) or out != sorted(out, key=lambda r: r[0]):
         raise BlockError(f"the BEGIN apachemaint marker's {LEGACY_KEY}= record is not one patch wrote",
                          path, found.line)
     return out
+
+
+def legacy_problem(found: Found) -> str:
+    """Why the block's record would be refused, or "" (none, or a good one): for ``check``."""
+    if not found.marker.legacy:
+        return ""
+    try:
+        legacy_lines(found, "")
+    except BlockError as exc:
+        return exc.message
+    return ""
 
 
 def _put_back(region: str, lines: list[tuple[int, str]], path: str, line: int) -> str:
@@ -468,7 +510,7 @@ def unpatch_text(cf: ConfigFile) -> tuple[str, list[tuple[vhosts.VHost, Removal]
             out.append((vh, Removal(0, 0)))
             continue
         first = found[0]
-        lines = _legacy_lines(first, cf.path) if first.marker.legacy else []
+        lines = legacy_lines(first, cf.path) if first.marker.legacy else []
         if not lines:
             edits += [(f.start, f.end, "") for f in found]
         else:

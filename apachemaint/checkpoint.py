@@ -541,13 +541,23 @@ def describe(folder: Path) -> dict:
         manifest = {}
     if not isinstance(manifest, dict):
         manifest = {}
-    files = [e.get("path") for e in manifest.get("files", []) if isinstance(e, dict)]
-    files += [e.get("path") for e in manifest.get("new", []) if isinstance(e, dict)]
-    command = manifest.get("command")
+    files = [e.get("path") for key in ("files", "new") for e in _list_of(manifest, key, dict)]
+    command = _list_of(manifest, "command", str)
     state, pid = run_state(folder)
-    return {"id": folder.name, "path": str(folder), "when": manifest.get("created"),
-            "who": manifest.get("who"), "command": command if command else None, "files": files,
+    return {"id": folder.name, "path": str(folder), "when": _str_of(manifest, "created"),
+            "who": _str_of(manifest, "who"), "command": command or None, "files": files,
             "state": state, "pid": pid}
+
+
+# A manifest is read as untrusted (see put_back): a field of another type is shown as missing.
+def _list_of(manifest: dict, key: str, kind: type) -> list:
+    value = manifest.get(key)
+    return [v for v in value if isinstance(v, kind)] if isinstance(value, list) else []
+
+
+def _str_of(manifest: dict, key: str) -> str | None:
+    value = manifest.get(key)
+    return value if isinstance(value, str) else None
 
 
 def prune_settings(keep: int | None = None, max_age_days: int | None = None) -> tuple[int, int]:

@@ -363,7 +363,7 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
     else:
         for s in states:
             print(f"{'DOWN' if s['maintenance'] else 'up'}: {s['page']}")
-            for key in ("since", "reason", "until", "by", "seconds_left"):
+            for key in ("since", "reason", "until", "by", "seconds_left", "state_problem"):
                 if s.get(key) not in (None, ""):
                     # A reason is anyone's text: never let it drive the terminal (JSON keeps it whole).
                     shown = "".join(ch for ch in str(s[key]) if ch.isprintable())
@@ -422,7 +422,7 @@ def log_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
         return
     for r in records:
         line = [str(r.get("at")), str(r.get("event", "?")).upper(), "by", str(r.get("by")),
-                " ".join(map(str, r.get("pages") or []))]
+                " ".join(map(str, r["pages"])) if isinstance(r.get("pages"), list) else ""]
         if r.get("until"):
             line.append(f"until {r['until']}" + (f" ({r['until_iso']})" if r.get("until_iso") else ""))
         if r.get("reason"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-SOURCES = 'cfe604a6ffbdaab1'  # digest of the template and block.py the table was rendered from
+SOURCES = 'cdb84fedba0139de'  # digest of the template and block.py the table was rendered from
 DIGESTS: dict[str, str] = {  # repr(BlockOptions) -> the body's digest
     "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=(), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": '7ccef6cbb481',  # noqa: E501
     "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=('/up',), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": 'feeac616f6ac',  # noqa: E501

@@ -61,18 +61,53 @@ class _Site:
                 f.close()
 
     def record(self) -> dict | None:
+        """The window `down` recorded, or None (none, or not one `down` could have written)."""
+        record, problem = self.read_record()
+        return None if problem else record
+
+    def read_record(self) -> tuple[dict | None, str]:
+        """The recorded window and "" , or None and why it is not trusted: the state folder
+        sits in a docroot that its owner can write, so the file is anyone's text."""
         if self.state is None:
-            return None
+            return None, ""
         data = pagedir.read(self.state.fd, block.STATE_FILE, f"{self.state.path}/{block.STATE_FILE}")
+        if data is None:
+            return None, ""
         try:
-            record = json.loads(data) if data is not None else None
-        except ValueError:
-            return None
-        return record if isinstance(record, dict) else None
+            record = json.loads(data)
+        except (ValueError, RecursionError):
+            return None, "not JSON"
+        problem = record_problem(record)
+        return (None, problem) if problem else (record, "")
 
     def page_id(self) -> str | None:
         st = pagedir.entry(self.folder.fd, self.target.page.name)
         return f"{st.st_dev}:{st.st_ino}" if st is not None else None
+
+
+# What `down` writes to state.json, by type (None: a field left out or not known).
+_RECORD_TYPES = {"since": str, "reason": str, "until": str, "until_given": str, "until_iso": str, "by": str,
+                 "retry_after": int, "langs": list, "page_id": str, "window": str}
+
+
+def record_problem(record) -> str:
+    """Why ``record`` is not a state.json `down` wrote, or ""."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key, kind in _RECORD_TYPES.items():
+        value = record.get(key)
+        if value is not None and type(value) is not kind:  # type(): a bool is no retry_after
+            return f"{key} is not a {'number' if kind is int else 'list' if kind is list else 'string'}"
+    if not all(isinstance(code, str) for code in record.get("langs") or ()):
+        return "langs holds more than language codes"
+    for key in ("since", "until_iso"):
+        try:
+            at = datetime.fromisoformat(record[key]) if record.get(key) else None
+        except ValueError:
+            return f"{key} is not an ISO date and time"
+        if at is not None and at.utcoffset() is None:
+            return f"{key} has no time zone"
+    return ""
 
 
 def _open(t: Target, *, create: bool = False, lock: bool = False, bypass: bool = False) -> _Site | None:
@@ -271,6 +306,7 @@ class Status:
     target: Target
     down: bool
     record: dict | None  # what `down` recorded; None for a page written by another tool
+    problem: str = ""  # why the state file was not trusted ("" when it was, or there is none)
 
     def as_dict(self, now: datetime) -> dict:
         d = {"page": str(self.target.page), "source": self.target.source, "maintenance": self.down,
@@ -280,6 +316,8 @@ class Status:
             if self.record.get("until_iso"):
                 left = datetime.fromisoformat(self.record["until_iso"]) - now
                 d["seconds_left"] = max(0, int(left.total_seconds()))
+        if self.problem:
+            d["state_problem"] = self.problem
         return d
 
 
@@ -295,12 +333,13 @@ def status(targets: list[Target]) -> list[Status]:
                 on = stat.S_ISREG(os.stat(t.page.name, dir_fd=site.folder.fd).st_mode)  # as the block's -f
             except OSError:
                 on = False
-            record = site.record() if on else None
+            record, problem = site.read_record() if on else (None, "")
             if record and record.get("page_id") not in (None, site.page_id()):
                 record = None  # left by an earlier window; this page came from elsewhere
         finally:
             site.close()
-        out.append(Status(t, on, record))
+        out.append(Status(t, on, record, f"{site.state.path}/{block.STATE_FILE}: {problem} (ignored)"
+                          if problem else ""))
     return out
 
 

@@ -141,6 +141,8 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
             if state is State.CURRENT and opts == first.marker.options and len(found) == 1:
                 results.append(VHostResult(ref, Action.CURRENT))
                 continue
+            if first.marker.legacy:  # carried into the new marker: only a record unpatch would take
+                block.legacy_lines(first, cf.path)
             indent = cf.line_indent(first.start)
             edits.append((first.start, first.end, block.render(opts, indent, unit, eol, first.marker.legacy)))
             edits += [(f.start, f.end, "") for f in found[1:]]

@@ -63,8 +63,11 @@ def list_file(name: str) -> list[str]:
                 data = f.read()
     except OSError as exc:
         raise ApacheMaintError(f"cannot read the list of files: {exc.strerror}", name) from None
-    text = data.decode("utf-8", "surrogateescape")
-    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    bad = next((n for n, line in enumerate(lines, 1) if "\0" in line), None)
+    if bad is not None:  # no file name holds one; os calls would raise ValueError
+        raise ApacheMaintError("a NUL byte in the list of files (one path a line)", name, bad)
+    return [line.rstrip("\r") for line in lines if line.strip()]
 
 
 def _once(paths: list[str]) -> list[str]:

@@ -71,3 +71,12 @@ def test_a_log_that_is_a_link_is_refused_and_down_changes_nothing(docroot, own_s
     assert elsewhere.read_bytes() == b"keep"
     assert not (docroot / "system" / "maintenance.html").exists()
     assert apachemaint("log").returncode == 2
+
+
+def test_a_record_with_fields_of_other_types_is_shown_without_a_traceback(docroot, own_state_dir):
+    assert apachemaint("down", "--docroot", docroot).returncode == 0
+    with open(own_state_dir / "windows.log", "ab") as f:
+        f.write(b'{"event": 1, "pages": 7, "by": [], "until": {"a": 1}}\n')
+    result = apachemaint("log")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout.splitlines()[-1].startswith("None 1 by []")

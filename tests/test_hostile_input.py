@@ -2,6 +2,7 @@
 exit 2, nothing run, nothing written."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -168,3 +169,51 @@ def test_a_vhost_turned_into_a_link_between_plan_and_write_is_not_written_throug
     with pytest.raises(UnsafeWrite, match="changed since apachemaint read it; nothing written"):
         patch.apply(plans, configtest=False)
     assert other.read_text() == text and vhost.is_symlink()
+
+
+# --- a state.json its docroot's owner rewrote: `status` reports it, `down`/`up` go on ---------
+
+_WRONG = [None, True, 7, 1.5, "x", [], ["x"], {}, {"a": 1}, "2026-13-45T00:00:00+00:00",
+          "2026-01-01T00:00:00", "9999-12-31T23:59:59+00:00", "\x1b[2J"]
+_FIELDS = ["since", "reason", "until", "until_given", "until_iso", "by", "retry_after", "langs", "page_id",
+           "window"]
+
+
+def _downed(tmp_path: Path) -> tuple[Path, Path]:
+    docroot, state = tmp_path / "www", tmp_path / "state"
+    docroot.mkdir()
+    done = apachemaint("down", "--docroot", docroot, "--reason", "r", "--until", "30m", "--bypass", state=state)
+    assert done.returncode == 0, done.stderr
+    return docroot, docroot / "system" / ".apachemaint" / "state.json"
+
+
+def test_every_field_of_state_json_with_a_wrong_type_is_reported_not_a_traceback(tmp_path: Path, monkeypatch):
+    from apachemaint import maintenance
+
+    docroot, state_json = _downed(tmp_path)
+    monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(tmp_path / "state"))
+    now = datetime.now(timezone.utc)
+    shapes = [(key, value) for key in _FIELDS for value in _WRONG] + [(None, v) for v in ([], "x", 3, None)]
+    for key, value in shapes:
+        good = json.loads(state_json.read_text())  # this window's, page_id included
+        state_json.write_text(json.dumps({**good, key: value} if key else value))
+        targets = maintenance.from_docroot(docroot)
+        (seen,) = maintenance.status(targets)
+        shown = seen.as_dict(now)  # what `status` prints: no field may crash it
+        assert shown["maintenance"] is True
+        if key is None or type(value) in (bool, float, dict) or (key == "until_iso" and value == "x"):
+            assert "state.json: " in shown["state_problem"] and seen.record is None, (key, value)
+        maintenance.down(targets, reason="again", until="30m")  # reads the old record for its window
+        assert json.loads(state_json.read_text())["reason"] == "again"
+    state_json.write_text("[" * 100_000)
+    assert "not JSON" in maintenance.status(maintenance.from_docroot(docroot))[0].problem
+
+
+def test_status_of_a_state_json_with_a_bad_until_is_one_line_of_report(tmp_path: Path):
+    docroot, state_json = _downed(tmp_path)
+    state_json.write_text(json.dumps({**json.loads(state_json.read_text()), "until_iso": "tomorrow"}))
+    for args in ((), ("--json",)):
+        out = apachemaint("status", "--docroot", docroot, *args, state=tmp_path / "state")
+        assert out.returncode == 3 and "Traceback" not in out.stderr, out.stderr
+        assert "until_iso is not an ISO date and time (ignored)" in out.stdout
+    assert apachemaint("up", "--docroot", docroot, state=tmp_path / "state").returncode == 0

@@ -94,6 +94,18 @@ def test_a_list_that_cannot_be_read_is_one_line_and_exit_2(tmp_path):
     assert out.stderr.startswith(f"{tmp_path / 'missing.txt'}: cannot read the list of files")
 
 
+def test_a_nul_byte_in_the_list_is_one_line_naming_its_line_and_exit_2(tmp_path):
+    site = tmp_path / "a.conf"
+    site.write_text("<VirtualHost *:80>\n  ServerName a\n</VirtualHost>\n")
+    before = site.read_bytes()
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(f"{site}\n{site}\0/etc/passwd\n".encode())
+    for command in ("patch", "unpatch"):
+        out = apachemaint(command, "--no-configtest", "--from-file", listing)
+        assert out.returncode == 2 and out.stderr == f"{listing}:2: a NUL byte in the list of files (one path a line)\n"
+    assert site.read_bytes() == before
+
+
 def test_nothing_named_is_a_usage_error():
     out = apachemaint("patch")
     assert out.returncode == 2 and "--from-file LIST, or --config MAIN" in out.stderr

@@ -125,3 +125,16 @@ def test_restore_of_a_patched_file_still_works(conf, tmp_path):
     result = apachemaint("restore", cp, state=state)
     assert result.returncode == 0, result.stderr
     assert conf.read_text() == PROXY
+
+
+@pytest.mark.parametrize("field", ["command", "files", "new"])
+def test_restore_list_shows_a_manifest_with_wrong_types_without_a_traceback(conf, tmp_path, field):
+    state = tmp_path / "state"
+    cp = _patched(conf, state)
+    manifest = json.loads((cp / "manifest.json").read_text())
+    for wrong in (True, 7, "x", ["x", 1], {"a": 1}, [{"path": 1}]):
+        (cp / "manifest.json").write_text(json.dumps({**manifest, field: wrong}))
+        for args in ((), ("--json",)):
+            out = apachemaint("restore", "--list", *args, state=state)
+            assert out.returncode == 0 and "Traceback" not in out.stderr, (wrong, out.stderr)
+            assert cp.name in out.stdout

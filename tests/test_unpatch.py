@@ -128,6 +128,59 @@ def test_a_record_that_cannot_be_read_is_an_error_with_its_line():
     assert err.value.line == 2
 
 
+def _with_record(records) -> str:
+    """LEGACY patched, its marker's record replaced by ``records`` (JSON-able, or raw bytes)."""
+    import base64
+    import json
+
+    patched = patch_text(LEGACY)
+    raw = records if isinstance(records, bytes) else json.dumps(records).encode()
+    old = blocks_in(patched)[0].marker.legacy
+    return patched.replace(f"{block.LEGACY_KEY}={old}", f"{block.LEGACY_KEY}={base64.b64encode(raw).decode()}")
+
+
+HOSTILE = [[0, "</VirtualHost>\n"], [0, 'CustomLog "|/bin/sh -c \'id > /tmp/pwned\'" common\n'],
+           [0, "<VirtualHost *:80>\n"]]
+
+
+@pytest.mark.parametrize("records", [
+    HOSTILE,
+    [[0, "RewriteRule ^ - [L]\nCustomLog \"|/bin/sh\" common\n"]],  # two lines in one text
+    [[0, "  ErrorDocument 404 /x\n"]], [[0, "RewriteEngine On\n"]], [[0, "# a comment\n"]],
+    [[0, "<If true>\n"]], [[0, "RewriteRule ^ - [L]\0\n"]],
+], ids=["section and piped log", "two directives", "errordocument 404", "engine", "comment", "if", "nul"])
+def test_a_record_holding_more_than_the_recipe_is_refused_by_unpatch_and_patch(records):
+    crafted = _with_record(records)
+    with pytest.raises(BlockError, match="not a classic recipe") as err:
+        unpatch_text(crafted)
+    assert err.value.line == 2
+    with pytest.raises(BlockError, match="not a classic recipe"):
+        patch_text(crafted, retry_after=60)  # a re-render would carry the record into a new marker
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * 100_000 + b"]" * 100_000, b'[[1e999, "RewriteRule ^ - [L]\\n"]]', b'[[1.5, "x\\n"]]',
+    b'{"a": 1}', b"[]", b"[[0]]", b'[[0, 1]]', b'[[true, "RewriteRule ^ - [L]\\n"]]', b'["ab"]',
+    b'[[99999999999999999999999, "RewriteRule ^ - [L]\\n"]]', b'[[-1, "RewriteRule ^ - [L]\\n"]]',
+    b"\xff\xfe", b"null", b'"text"',
+], ids=lambda r: repr(r[:24]))
+def test_a_malformed_record_is_an_error_with_its_line_not_a_traceback(raw):
+    with pytest.raises(BlockError) as err:
+        unpatch_text(_with_record(raw))
+    assert err.value.line == 2
+
+
+def test_a_hostile_record_is_reported_by_check_and_refused_by_the_command(tmp_path):
+    conf = _site(tmp_path, _with_record(HOSTILE))
+    before = conf.read_bytes()
+    out = apachemaint("check", "--select", "AM002", "--format", "json", conf)
+    assert out.returncode == 1 and "AM002" in out.stdout and "not a classic recipe" in out.stdout
+    out = apachemaint("unpatch", "--no-configtest", conf)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith(f"{conf}:2: ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert conf.read_bytes() == before
+
+
 def test_a_vhost_cut_short_since_the_patch_is_refused_not_guessed():
     patched = patch_text(LEGACY)
     cut = "".join(ln for ln in patched.splitlines(True) if "ProxyPass" not in ln and "/old" not in ln)
