@@ -66,7 +66,8 @@ class VHost:
         """True when every request to this vhost is proven to end in a redirect, taking it
         for a default vhost when it may be one as far as its own file tells (``check`` with
         the server knows better: see ``redirect_only_as``)."""
-        return self.redirect_only_as(self.may_be_default)
+        # A vhost that serves content is told without its names and addresses.
+        return not _serves(self.own_children()) and self.redirect_only_as(self.may_be_default)
 
     def redirect_only_as(self, default: bool) -> bool:
         if _serves(self.own_children()):
@@ -97,10 +98,11 @@ class VHost:
         """ServerName (without scheme and port) and every ServerAlias, as written."""
         out = []
         for node in self.own_children():
-            if type(node) is Directive and node.args:
+            # The name first: splitting every directive's arguments was most of this.
+            if type(node) is Directive and node.lname in ("servername", "serveralias") and node.args:
                 if node.lname == "servername":
                     out.append(_host_of(node.args[0]))
-                elif node.lname == "serveralias":
+                else:
                     out += node.args
         return out
 

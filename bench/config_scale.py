@@ -21,7 +21,7 @@ from apachemaint.httpd import find_binary
 
 from . import measure, tree
 
-COMMANDS = ("apache2 -t", "check --config", "patch --config", "patch --no-configtest")
+COMMANDS = ("apache2 -t", "check --config", "patch --config", "patch --no-configtest", "patch --check")
 
 
 def bench(count: int, rounds: int, workdir: Path, commands: tuple[str, ...] = COMMANDS) -> list[list[object]]:
@@ -49,7 +49,7 @@ def bench(count: int, rounds: int, workdir: Path, commands: tuple[str, ...] = CO
             dirty = False
         if state.exists():
             state.rename(used / f"state-{len(list(used.iterdir()))}")
-        if name.startswith("patch"):
+        if name.startswith("patch") and name != "patch --check":
             dirty = True
 
     def in_sites(cmd: list[str]):
@@ -60,6 +60,7 @@ def bench(count: int, rounds: int, workdir: Path, commands: tuple[str, ...] = CO
         "check --config": lambda: measure.run(am + ["check", "--config", str(main)], env=env),
         "patch --config": in_sites(am + ["patch", "--config", str(main), *names]),
         "patch --no-configtest": in_sites(am + ["patch", "--no-configtest", *names]),
+        "patch --check": in_sites(am + ["patch", "--check", *names]),  # the plan alone: nothing written
     }
     contenders = {name: fn for name, fn in contenders.items() if name in commands}
     runs = measure.interleaved(contenders, rounds, prepare=fresh)
@@ -111,7 +112,8 @@ def _run_in(cmd: list[str], cwd: Path, env: dict) -> measure.Run:
 
 def _sanity(runs: dict[str, list[measure.Run]], count: int) -> None:
     # check exits 1 (every vhost lacks the block); the others 0.  Anything else is a broken bench.
-    expected = {"apache2 -t": {0}, "check --config": {0, 1}, "patch --config": {0}, "patch --no-configtest": {0}}
+    expected = {"apache2 -t": {0}, "check --config": {0, 1}, "patch --config": {0}, "patch --no-configtest": {0},
+                "patch --check": {1}}
     for name, rs in runs.items():
         codes = {r.code for r in rs}
         if not codes <= expected[name]:
