@@ -286,14 +286,15 @@ def _temp_dir(folder: str, temp_dirs: dict[str, str | None]) -> str | None:
     dotfiles and subfolders included) and on the same filesystem, so the rename stays
     atomic.  Made 0700; one that is a link or owned by another user is refused.  None
     (temp files beside the target, as before) where the parent cannot hold it: the folder
-    is ``/`` or a mount point, or we may not write in the folder or its parent."""
+    is ``/`` or a mount point, we may not write in the folder or its parent, or someone
+    else may (``_ours_alone``)."""
     if folder in temp_dirs:
         return temp_dirs[folder]
     temp_dirs[folder] = None
     here = os.path.abspath(folder)
     parent = os.path.dirname(here)
     writable = os.access(here, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids)
-    if parent == here or os.path.ismount(here) or not writable:
+    if parent == here or os.path.ismount(here) or not writable or not _ours_alone(parent):
         return None
     tmp_dir = os.path.join(parent, TEMP_DIR)
     try:
@@ -315,6 +316,17 @@ def _temp_dir(folder: str, temp_dirs: dict[str, str | None]) -> str | None:
         os.chmod(tmp_dir, 0o700, follow_symlinks=False)
     temp_dirs[folder] = tmp_dir
     return tmp_dir
+
+
+def _ours_alone(folder: str) -> bool:
+    """Whether only we (or root) may change the names in ``folder``.  The temp folder is
+    checked and then used by name; where someone else may write in its parent, they could
+    swap it for a link in between and have root create files wherever it points."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return False
+    return st.st_uid in (0, os.geteuid()) and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def remove_dead_temps(folder: str | Path, tmp_dir: str | None = None) -> list[str]:

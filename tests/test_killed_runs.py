@@ -163,6 +163,30 @@ def test_a_temp_folder_that_is_a_link_or_someone_elses_is_refused(tmp_path):
         assert site.read_bytes() == b"old\n"
 
 
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o775])
+def test_no_temp_folder_in_a_parent_others_may_write_in(tmp_path, monkeypatch, mode):
+    # The temp folder is checked, then used by name: in a parent someone else may write in,
+    # they could swap it for a link between the two and have root create files through it.
+    # There the temp file goes beside the target, in a folder only we write in.
+    parent = tmp_path / "shared"
+    site = parent / "conf.d" / "a.conf"
+    site.parent.mkdir(parents=True)
+    site.write_bytes(b"old\n")
+    parent.chmod(mode)
+    renamed_from = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (renamed_from.append(os.path.dirname(src)),
+                                                         real(src, dst)))
+    safewrite.write_atomic(site, b"new\n")
+    assert site.read_bytes() == b"new\n" and renamed_from == [str(site.parent)]
+    assert not (parent / safewrite.TEMP_DIR).exists() and sorted(os.listdir(site.parent)) == ["a.conf"]
+    if os.geteuid() == 0:
+        parent.chmod(0o755)
+        os.chown(parent, 65534, 65534)
+        safewrite.write_atomic(site, b"newer\n")
+        assert site.read_bytes() == b"newer\n" and renamed_from[-1] == str(site.parent)
+
+
 def test_the_next_write_removes_temp_files_of_dead_runs_only(tmp_path):
     site = tmp_path / "conf.d" / "a.conf"
     site.parent.mkdir()
