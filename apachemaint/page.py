@@ -227,10 +227,11 @@ def bundled_languages() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
 
 
-def strings(lang: str = DEFAULT_LANG) -> Strings:
+def strings(lang: str = DEFAULT_LANG, flag: str = "--lang") -> Strings:
     """A bundled language ("de", or "de-AT" falling back to "de"), or a JSON file of your own
     with the keys of en.json (its name, or its "lang" key, gives the lang attribute). Keys a
-    file leaves out are taken from English, so a new key never breaks an older translation."""
+    file leaves out are taken from English, so a new key never breaks an older translation.
+    ``flag`` is the option an error names."""
     english = _load_bundled(DEFAULT_LANG)
     if lang.endswith(".json"):
         path = Path(lang)
@@ -247,12 +248,12 @@ def strings(lang: str = DEFAULT_LANG) -> Strings:
             raise InvalidOption(f"--lang: {code!r} from {path} is not a language tag like de or pt-BR")
         return Strings(code, {**english, **own})
     if not _LANG.match(lang):
-        raise InvalidOption(f"--lang {lang!r}: not a language tag like de or pt-BR, nor a .json file")
+        raise InvalidOption(f"{flag} {lang!r}: not a language tag like de or pt-BR, nor a .json file")
     available = bundled_languages()
     for candidate in (lang.lower(), lang.split("-")[0].lower()):
         if candidate in available:
             return Strings(lang, {**english, **_load_bundled(candidate)})
-    raise InvalidOption(f"--lang {lang!r}: no bundled translation (there are {', '.join(available)}); "
+    raise InvalidOption(f"{flag} {lang!r}: no bundled translation (there are {', '.join(available)}); "
                         "give a .json file of your own")
 
 
@@ -271,7 +272,7 @@ def parse_langs(text: str | None) -> tuple[str, ...]:
     for code in langs:
         if code.endswith(".json"):
             raise InvalidOption(f"--langs {code!r}: name bundled languages; a .json file goes with --lang")
-        strings(code)  # refuses a tag with no words
+        strings(code, "--langs")  # refuses a tag with no words
     return langs
 
 

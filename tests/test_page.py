@@ -213,3 +213,10 @@ def test_down_names_the_vhosts_servername_or_site_name(tmp_path):
     assert apachemaint("up", "--vhost", conf).returncode == 0
     assert apachemaint("down", "--docroot", root).returncode == 0
     assert 'id="site"' not in flag.read_text()
+
+
+@pytest.mark.parametrize("given, named", [("en,xx", "--langs 'xx'"), ("en,not a tag", "--langs 'not a tag'")])
+def test_a_bad_language_in_langs_is_named_as_given_with_langs(given, named):
+    with pytest.raises(InvalidOption) as caught:
+        page.parse_langs(given)
+    assert str(caught.value).startswith(named), caught.value
