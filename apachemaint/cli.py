@@ -626,7 +626,8 @@ def restore(
         for cp in found:
             command = " ".join(cp["command"]) if cp["command"] else "-"
             state = "" if cp["state"] == "complete" else f"  [{cp['state'].upper()}, pid {cp['pid']}]"
-            print(f"{cp['id']}  {cp['when'] or '-'}  {cp['who'] or '-'}  {len(cp['files'])} file(s)  {command}{state}")
+            print(_printable(f"{cp['id']}  {cp['when'] or '-'}  {cp['who'] or '-'}  {len(cp['files'])} file(s)  "
+                             f"{command}{state}"))
         return
     if prune:
         for gone in checkpoint.prune(*checkpoint.prune_settings(keep, max_age_days)):

@@ -2,6 +2,7 @@
 where none were asked for."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -105,6 +106,20 @@ def test_restore_puts_the_original_back(conf, tmp_path):
     result = apachemaint("restore", state=state)
     assert result.returncode == 0 and f"{conf}: restored" in result.stdout
     assert conf.read_text() == PROXY
+
+
+def test_restore_list_never_prints_terminal_escapes(tmp_path):
+    # The command a checkpoint records is whoever ran it (a sudo caller's own argv): listing it
+    # must not let those bytes drive root's terminal, as `log` and `status` already ensure.
+    conf = tmp_path / "a\x1b]0;owned\x07\x1b[2J.conf"
+    conf.write_text(PROXY)
+    state = tmp_path / "s"
+    assert apachemaint("patch", "--no-configtest", conf, state=state).returncode == 0
+    listed = apachemaint("restore", "--list", state=state)
+    assert listed.returncode == 0 and "\x1b" not in listed.stdout and "\x07" not in listed.stdout
+    assert "a]0;owned[2J.conf" in listed.stdout
+    as_json = apachemaint("restore", "--list", "--json", state=state)
+    assert str(conf) in json.loads(as_json.stdout)["checkpoints"][0]["command"]
 
 
 def test_restore_refuses_a_file_changed_since(conf, tmp_path):
