@@ -305,15 +305,18 @@ def _down(targets, reason, until, template, bypass, verify=False, lang=None, ref
     return result
 
 
+BypassToken = Annotated[Optional[str], typer.Option(
+    "--bypass-token", envvar="APACHEMAINT_BYPASS_TOKEN", show_envvar=True,
+    help="This window's bypass token, the same on every server (16-128 of A-Za-z0-9_-).")]
+
+
 @app.command()
 @reports_errors
 def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, until: Until = None,
          template: Template = None, lang: Lang = None, langs: Langs = None, refresh: Refresh = False,
          site_name: SiteName = None,
          bypass: Annotated[bool, typer.Option(help="Make a bypass token for this window and print it.")] = False,
-         bypass_token: Annotated[Optional[str], typer.Option(
-             "--bypass-token", envvar="APACHEMAINT_BYPASS_TOKEN", show_envvar=True,
-             help="This window's bypass token, the same on every server (16-128 of A-Za-z0-9_-).")] = None,
+         bypass_token: BypassToken = None,
          verify: VerifyFlag = False, verify_url: VerifyUrl = None, config: VerifyConfig = None,
          connect: Connect = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
@@ -480,13 +483,14 @@ def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason
         until: Until = None, template: Template = None, lang: Lang = None, langs: Langs = None,
         refresh: Refresh = False, site_name: SiteName = None,
         on_failure: Annotated[str, typer.Option(help="When the command fails: keep the site down, or lift.")] = "keep",
-        ) -> None:
+        bypass_token: BypassToken = None) -> None:
     """Down, run a command (after --), up on success; exits with the command's status."""
     from . import maintenance
 
     code = maintenance.run(_targets(docroot, vhost), list(ctx.args), on_failure=on_failure,
                            reason=reason or "", until=until, template=template, lang=lang or "en",
-                           refresh=refresh, site_name=site_name, langs=_langs(lang, langs))
+                           refresh=refresh, site_name=site_name, langs=_langs(lang, langs),
+                           bypass_token=bypass_token or None)
     if code != 0:
         print(f"command failed with status {code}; maintenance "
               + ("kept on" if on_failure == "keep" else "lifted"), file=sys.stderr)

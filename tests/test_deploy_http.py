@@ -136,6 +136,20 @@ def test_run_puts_the_site_down_around_the_command(site, tmp_path, exit_code, po
     assert get(site.url("/after")).status == site_after
 
 
+def test_run_takes_the_fleet_bypass_token(site, backend, tmp_path):
+    # `run` had no --bypass-token: a fleet's token could open a `down` window but not a `run` one.
+    token = "run-window-token-0123456789"
+    probe = ("import sys, urllib.request\n"
+             "req = urllib.request.Request(sys.argv[1], headers={'Cookie': 'apachemaint_bypass=' + sys.argv[3]})\n"
+             "open(sys.argv[2], 'w').write(urllib.request.urlopen(req).read().decode())\n")
+    seen = tmp_path / "seen"
+    result = apachemaint("run", "--docroot", site.docroot, "--bypass-token", token,
+                         "--", sys.executable, "-c", probe, site.url("/during"), seen, token)
+    assert result.returncode == 0, result.stderr
+    assert seen.read_text() == "backend:/during", "the token opens the site for its holder while down"
+    assert get(site.url("/after")).status == 200
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert apachemaint("down", "--docroot", tmp_path / "nope").stderr == \
         f"{tmp_path / 'nope'}: document root does not exist or is not a folder\n"
