@@ -368,8 +368,7 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
             print(f"{'DOWN' if s['maintenance'] else 'up'}: {s['page']}")
             for key in ("since", "reason", "until", "by", "seconds_left", "state_problem"):
                 if s.get(key) not in (None, ""):
-                    # A reason is anyone's text: never let it drive the terminal (JSON keeps it whole).
-                    shown = "".join(ch for ch in str(s[key]) if ch.isprintable())
+                    shown = _printable(s[key])
                     print(f"  {key.replace('_', ' ')}: {shown}")
             if s["patched"] is not None:
                 print(f"  vhost {s['source']}: " + ("patched, block current" if s["patched"]

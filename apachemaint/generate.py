@@ -304,10 +304,7 @@ def write(site: Site, path: Path, *, force: bool = False) -> Path | None:
     path = Path(path).absolute()
     old = _refuse_existing(path, force)
     tx = Transaction()
-    if old is None:
-        tx.create(path, site.text.encode())
-    else:
-        tx.edit(path, old, site.text.encode())
+    tx.put(path, old, site.text.encode())
     return tx.commit()
 
 
@@ -375,11 +372,7 @@ def enable(site: Site, *, config: Path | None = None, force: bool = False, test:
                      hint=f" (the site needs: a2enmod {' '.join(site.modules)})")
     if not sites.is_dir():  # Arch, Homebrew, the httpd image ship no such folder: the first site makes it
         tx.folder(sites)
-    new = site.text.encode()
-    if old is None:
-        tx.create(path, new)
-    else:
-        tx.edit(path, old, new)
+    tx.put(path, old, site.text.encode())
     if link and not link.is_symlink():
         tx.link(link, target)
     if main_new is not None:

@@ -82,6 +82,13 @@ class Transaction:
         if before != after:
             self.edits.append(_Edit(Path(path), before, after, seen))
 
+    def put(self, path: str | Path, before: bytes | None, after: bytes) -> None:
+        """``edit`` a file that holds ``before``, or ``create`` it where ``before`` is None."""
+        if before is None:
+            self.create(path, after)
+        else:
+            self.edit(path, before, after)
+
     def create(self, path: str | Path, data: bytes) -> None:
         """A new file (0644); the transaction fails if ``path`` exists by then."""
         self.files.append((Path(path), data))

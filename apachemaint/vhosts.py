@@ -67,10 +67,15 @@ class VHost:
         for a default vhost when it may be one as far as its own file tells (``check`` with
         the server knows better: see ``redirect_only_as``)."""
         # A vhost that serves content is told without its names and addresses.
-        return not _serves(self.own_children()) and self.redirect_only_as(self.may_be_default)
+        return not self.serves and self.redirect_only_as(self.may_be_default)
+
+    @cached_property
+    def serves(self) -> bool:
+        """Whether its own config serves content (a DocumentRoot, a proxy, an app, ...)."""
+        return _serves(self.own_children())
 
     def redirect_only_as(self, default: bool) -> bool:
-        if _serves(self.own_children()):
+        if self.serves:
             return False
         level = [n for n in self.own_children() if type(n) is Directive]
         reqs = redirects.requests(self.names, default=default, https=self.https, ports=self.ports)
