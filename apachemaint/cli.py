@@ -365,20 +365,36 @@ def status(docroot: Docroot = None, vhost: Vhost = None,
         print(json.dumps(states if len(states) > 1 else states[0], indent=2))
     else:
         for s in states:
-            print(f"{'DOWN' if s['maintenance'] else 'up'}: {s['page']}")
-            for key in ("since", "reason", "until", "by", "seconds_left", "state_problem"):
-                if s.get(key) not in (None, ""):
-                    shown = _printable(s[key])
-                    print(f"  {key.replace('_', ' ')}: {shown}")
+            print(_printable(f"{'DOWN' if s['maintenance'] else 'up'}: {s['page']}"))
+            for label, shown in _present(s, ("since", "reason", "until", "by", "seconds_left", "state_problem")):
+                print(f"  {label}: {shown}")
             if s["patched"] is not None:
-                print(f"  vhost {s['source']}: " + ("patched, block current" if s["patched"]
-                                                    else "block NOT current (run apachemaint patch)"))
+                print(_printable(f"  vhost {s['source']}: " + ("patched, block current" if s["patched"]
+                                                               else "block NOT current (run apachemaint patch)")))
     raise typer.Exit(EXIT_DOWN if any(s["maintenance"] for s in states) else EXIT_OK)
 
 
 def _printable(value) -> str:
     # A reason or a name is anyone's text: never let it drive the terminal (JSON keeps it whole).
     return "".join(ch for ch in str(value) if ch.isprintable())
+
+
+def _shown(value) -> Optional[str]:
+    """A field of a record someone else may have written (state.json, the audit log), as text
+    mode shows it: text or a whole number, printable; None for a field of another type, shown
+    as missing, as restore --list shows a manifest's (--json keeps every value as it is)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return _printable(value)
+
+
+def _present(record: dict, keys: tuple[str, ...]):
+    """``(label, text)`` of each of ``keys`` that ``record`` holds as shown text: the optional
+    fields of status, status --all and log, chosen and cleaned the same way."""
+    for key in keys:
+        shown = _shown(record.get(key))
+        if shown:
+            yield key.replace("_", " "), shown
 
 
 def _status_all(config: Optional[Path], as_json: bool, now) -> None:
@@ -397,9 +413,8 @@ def _status_all(config: Optional[Path], as_json: bool, now) -> None:
             ports = ",".join("*" if p is None else str(p) for p in r["ports"]) or "-"
             line = [f"{r['file']}:{r['line']}:", names, f"ports {ports}",
                     "DOWN" if r["maintenance"] else "up", f"block {r['block']}", f"page {r['page'] or '?'}"]
-            for key in ("since", "until", "by", "reason"):
-                if r.get(key) not in (None, ""):
-                    line.append(f"{key} {r[key]}")
+            line += [f"{label} {shown}" for label, shown in _present(r, ("since", "until", "by", "reason",
+                                                                         "state_problem"))]
             if r["detail"]:
                 line.append(f"({r['detail']})")
             print(_printable(" ".join(line)))
@@ -423,13 +438,12 @@ def log_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
         print(json.dumps({"version": 1, "log": str(audit.path()), "events": records}, indent=2))
         return
     for r in records:
-        line = [str(r.get("at")), str(r.get("event", "?")).upper(), "by", str(r.get("by")),
-                " ".join(map(str, r["pages"])) if isinstance(r.get("pages"), list) else ""]
-        if r.get("until"):
-            line.append(f"until {r['until']}" + (f" ({r['until_iso']})" if r.get("until_iso") else ""))
-        if r.get("reason"):
-            line.append(f"reason {r['reason']}")
-        print(_printable(" ".join(line)))
+        pages = r["pages"] if isinstance(r.get("pages"), list) else []
+        line = [_shown(r.get("at")) or "-", (_shown(r.get("event")) or "?").upper(), "by", _shown(r.get("by")) or "-",
+                " ".join(shown for shown in map(_shown, pages) if shown)]
+        for label, shown in _present(r, ("until", "until_iso", "reason")):
+            line.append(f"({shown})" if label == "until iso" else f"{label} {shown}")
+        print(" ".join(part for part in line if part))
 
 
 @app.command()

@@ -37,7 +37,8 @@ class Site:
         d = {"file": self.file, "line": self.line, "names": self.names, "ports": self.ports,
              "block": self.block, "detail": self.detail, "page": self.page, "maintenance": self.down}
         record = self.state.as_dict(now) if self.state else {}
-        for key in ("since", "reason", "until", "until_iso", "by", "seconds_left"):
+        # Every key of `status`, so the server-wide view hides nothing the one-site one shows.
+        for key in ("since", "reason", "until", "until_given", "until_iso", "by", "seconds_left", "state_problem"):
             d[key] = record.get(key)
         return d
 

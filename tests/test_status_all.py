@@ -101,3 +101,49 @@ def test_status_all_a_broken_config_is_one_line_and_exit_2(tree):
 def test_status_all_takes_no_docroot_and_config_needs_all(tree):
     assert apachemaint("status", "--all", "--docroot", tree["www"] / "alpha").returncode == 2
     assert apachemaint("status", "--docroot", tree["www"] / "alpha", "--config", tree["main"]).returncode == 2
+
+
+def _state_json(tree) -> Path:
+    return tree["www"] / "alpha" / "system" / ".apachemaint" / "state.json"
+
+
+def test_status_all_shows_a_state_problem_as_status_does(tree):
+    """A state.json its docroot's owner broke: `status` reports it for the one site, and the
+    server-wide view must not hide it."""
+    assert apachemaint("down", "--vhost", tree["files"]["alpha"], "--reason", "r").returncode == 0
+    state_json = _state_json(tree)
+    state_json.write_text(json.dumps({**json.loads(state_json.read_text()), "reason": {"a": 1}}))
+    one = json.loads(apachemaint("status", "--vhost", tree["files"]["alpha"], "--json").stdout)
+    assert "state.json: " in one["state_problem"]
+    every = apachemaint("status", "--all", "--config", tree["main"], "--json")
+    assert every.returncode == 3, every.stderr
+    rows = _by_file(json.loads(every.stdout)["vhosts"])
+    assert rows["alpha"]["state_problem"] == one["state_problem"] and rows["alpha"]["reason"] is None
+    assert rows["beta"]["state_problem"] is None
+    text = apachemaint("status", "--all", "--config", tree["main"]).stdout
+    alpha_line = next(ln for ln in text.splitlines() if "alpha.conf" in ln)
+    assert f"state problem {one['state_problem']}" in alpha_line
+
+
+def test_status_and_status_all_show_hostile_state_the_same_way(tree):
+    """Terminal escapes in a state.json field come out of both views stripped, the JSON keeps them."""
+    assert apachemaint("down", "--vhost", tree["files"]["alpha"], "--reason", "r").returncode == 0
+    state_json = _state_json(tree)
+    hostile = "db\x1b[2J\x1b]0;pwned\x07 upgrade"
+    state_json.write_text(json.dumps({**json.loads(state_json.read_text()), "reason": hostile, "by": "\x1b[31mx"}))
+    one = apachemaint("status", "--vhost", tree["files"]["alpha"])
+    every = apachemaint("status", "--all", "--config", tree["main"])
+    for out in (one.stdout, every.stdout):
+        assert "\x1b" not in out and "\x07" not in out
+        assert "db[2J]0;pwned upgrade" in out and "[31mx" in out
+    rows = _by_file(json.loads(apachemaint("status", "--all", "--config", tree["main"], "--json").stdout)["vhosts"])
+    assert rows["alpha"]["reason"] == hostile
+
+
+def test_status_of_a_docroot_whose_name_holds_escapes_prints_none(tmp_path):
+    docroot = tmp_path / "www\x1b]0;owned\x07\x1b[2J"
+    docroot.mkdir()
+    assert apachemaint("down", "--docroot", docroot).returncode == 0
+    text = apachemaint("status", "--docroot", docroot)
+    assert text.returncode == 3 and "\x1b" not in text.stdout and "\x07" not in text.stdout
+    assert "www]0;owned[2J/system/maintenance.html" in text.stdout
