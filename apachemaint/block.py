@@ -114,11 +114,11 @@ def _validate(o: BlockOptions) -> None:
         raise InvalidOption(f"--retry-after {o.retry_after!r}: seconds between 1 and one year")
 
 
-def check_token(token: str) -> str:
+def check_token(token: str, what: str = "--bypass-token (or APACHEMAINT_BYPASS_TOKEN)",
+                file: str | None = None) -> str:
     """A bypass token the user chose (the same on every server of a fleet)."""
     if not _TOKEN.match(token):
-        raise InvalidOption("--bypass-token (or APACHEMAINT_BYPASS_TOKEN): give 16-128 characters of "
-                            "A-Z a-z 0-9 _ - only")
+        raise InvalidOption(f"{what}: give 16-128 characters of A-Z a-z 0-9 _ - only", file)
     return token
 
 

@@ -11,8 +11,10 @@ agree with each other (as sudo sets them), never from a plain user's environment
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -88,3 +90,54 @@ def write_output(path, data: bytes) -> None:
 
     with as_caller():
         write_atomic(path, data, mode=0o644)
+
+
+TOKEN_FILE_LIMIT = 4096  # a token is at most 128 characters: anything larger is not a token file
+
+
+def read_token(name: str) -> str:
+    """The bypass token in the file ``name`` (``-``: stdin): its first line, surrounding blanks
+    stripped.  A file, not argv, because argv is in ``ps`` and in sudo's log; so the file must be
+    as private: a regular file, not a link, readable by its owner only, read with the caller's
+    rights (a sudoers rule for apachemaint must not read what its user could not)."""
+    from .block import check_token
+    from .errors import ApacheMaintError
+    from .reader import NotRegular, read_bytes
+
+    what, where = "--bypass-token-file", None if name == "-" else name
+
+    def vet(st: os.stat_result) -> None:
+        if st.st_mode & (stat.S_IRGRP | stat.S_IROTH):
+            raise ApacheMaintError(f"{what}: readable by group or others (chmod 600 it, or pass the token on "
+                                   "stdin with -)", name)
+        if st.st_size > TOKEN_FILE_LIMIT:
+            raise ApacheMaintError(f"{what}: {st.st_size} bytes is no token file", name)
+
+    try:
+        if name == "-":
+            data = _first_line_of_stdin()
+        else:
+            with as_caller():
+                data = read_bytes(name, vet, follow=False)
+    except NotRegular:
+        raise ApacheMaintError(f"{what}: not a regular file", name) from None
+    except OSError as exc:
+        why = "a link (name the file itself)" if exc.errno == errno.ELOOP else exc.strerror
+        raise ApacheMaintError(f"{what}: cannot read it: {why}", name) from None
+    first = data.split(b"\n", 1)[0].strip()
+    if not first:
+        raise ApacheMaintError(f"{what}: no token on its first line" if where else
+                               f"{what} -: no token on the first line of stdin", where)
+    return check_token(first.decode("ascii", "replace"), f"{what} -" if where is None else what, where)
+
+
+def _first_line_of_stdin() -> bytes:
+    # A byte at a time from fd 0, never through Python's buffer: what follows the line stays
+    # for the command `run` starts, which inherits stdin (a buffered read would swallow it).
+    got = bytearray()
+    while len(got) < TOKEN_FILE_LIMIT and not got.endswith(b"\n"):
+        byte = os.read(0, 1)
+        if not byte:
+            break
+        got += byte
+    return bytes(got)

@@ -308,6 +308,21 @@ def _down(targets, reason, until, template, bypass, verify=False, lang=None, ref
 BypassToken = Annotated[Optional[str], typer.Option(
     "--bypass-token", envvar="APACHEMAINT_BYPASS_TOKEN", show_envvar=True,
     help="This window's bypass token, the same on every server (16-128 of A-Za-z0-9_-).")]
+BypassTokenFile = Annotated[Optional[str], typer.Option(
+    "--bypass-token-file", metavar="FILE|-",
+    help="Read the bypass token from the first line of FILE (a regular file, not a link, readable by its "
+         "owner only) or of stdin (-): out of argv, which ps and sudo's log show.")]
+
+
+def _bypass_token(token: Optional[str], token_file: Optional[str]) -> Optional[str]:
+    from . import caller
+    from .errors import InvalidOption
+
+    if token_file is None:
+        return token or None  # an empty APACHEMAINT_BYPASS_TOKEN is none
+    if token:
+        raise InvalidOption("--bypass-token (or APACHEMAINT_BYPASS_TOKEN) and --bypass-token-file: give one")
+    return caller.read_token(token_file)
 
 
 @app.command()
@@ -316,12 +331,13 @@ def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, un
          template: Template = None, lang: Lang = None, langs: Langs = None, refresh: Refresh = False,
          site_name: SiteName = None,
          bypass: Annotated[bool, typer.Option(help="Make a bypass token for this window and print it.")] = False,
-         bypass_token: BypassToken = None,
+         bypass_token: BypassToken = None, bypass_token_file: BypassTokenFile = None,
          verify: VerifyFlag = False, verify_url: VerifyUrl = None, config: VerifyConfig = None,
          connect: Connect = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
+    token = _bypass_token(bypass_token, bypass_token_file)
     _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh, verify_url, config,
-          connect, site_name, bypass_token or None, langs)  # an empty APACHEMAINT_BYPASS_TOKEN is none
+          connect, site_name, token, langs)
 
 
 @app.command()
@@ -496,14 +512,15 @@ def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason
         until: Until = None, template: Template = None, lang: Lang = None, langs: Langs = None,
         refresh: Refresh = False, site_name: SiteName = None,
         on_failure: Annotated[str, typer.Option(help="When the command fails: keep the site down, or lift.")] = "keep",
-        bypass_token: BypassToken = None) -> None:
+        bypass_token: BypassToken = None, bypass_token_file: BypassTokenFile = None) -> None:
     """Down, run a command (after --), up on success; exits with the command's status."""
     from . import maintenance
 
+    token = _bypass_token(bypass_token, bypass_token_file)
     code = maintenance.run(_targets(docroot, vhost), list(ctx.args), on_failure=on_failure,
                            reason=reason or "", until=until, template=template, lang=lang or "en",
                            refresh=refresh, site_name=site_name, langs=_langs(lang, langs),
-                           bypass_token=bypass_token or None)
+                           bypass_token=token)
     if code != 0:
         print(f"command failed with status {code}; maintenance "
               + ("kept on" if on_failure == "keep" else "lifted"), file=sys.stderr)

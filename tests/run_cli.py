@@ -8,12 +8,12 @@ from pathlib import Path
 
 
 def apachemaint(*args: str | Path, state: Path | None = None, env: dict | None = None,
-                cwd: Path | None = None) -> subprocess.CompletedProcess:
+                cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     if state is not None:
         full_env["APACHEMAINT_STATE_DIR"] = str(state)
     return subprocess.run([sys.executable, "-m", "apachemaint", *map(str, args)], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=120)
+                          text=True, env=full_env, cwd=cwd, timeout=120, input=input)
 
 
 def cli_runner():

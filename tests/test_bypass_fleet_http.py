@@ -108,6 +108,26 @@ def test_one_token_opens_every_server_through_the_secret_url(fleet, backend, own
     assert len(backend.log) == hits
 
 
+def test_a_token_handed_over_on_stdin_or_in_a_private_file_opens_every_server(fleet, backend, own_state_dir,
+                                                                                  tmp_path):
+    """`--bypass-token-file -|FILE`, as the gem and the collection pass it (out of argv)."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    first = apachemaint("down", "--docroot", fleet[0].docroot, "--bypass-token-file", "-", input=TOKEN + "\n",
+                        state=own_state_dir)
+    assert first.returncode == 0, first.stderr
+    second = apachemaint("down", "--docroot", fleet[1].docroot, "--bypass-token-file", token_file,
+                         state=own_state_dir)
+    assert second.returncode == 0, second.stderr
+    for server in fleet:
+        hits = len(backend.log)
+        assert server.get("/").status == 503 and len(backend.log) == hits
+        cookie = _cookie_from(server.get(f"/.apachemaint/bypass/{TOKEN}"))
+        assert cookie == f"{COOKIE}={TOKEN}"
+        assert (server.get("/", cookie=cookie).body, len(backend.log)) == (b"backend:/", hits + 1)
+
+
 def test_a_window_ended_by_hand_takes_its_token_with_it(fleet, backend, own_state_dir):
     server = fleet[0]
     assert apachemaint("down", "--docroot", server.docroot, "--bypass-token", TOKEN,
