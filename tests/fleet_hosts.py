@@ -22,7 +22,7 @@ from conftest import served_dir
 from run_cli import apachemaint as apachemaint_cli
 
 import apachemaint
-from apachemaint.httpd import LoopbackApache, free_port
+from apachemaint.httpd import DEFAULT_MODULES, LoopbackApache, free_port
 
 # Settable, so that two suites can run side by side on one machine.
 ADDRESSES = tuple(os.environ.get("APACHEMAINT_FLEET_ADDRESSES", "127.0.0.2,127.0.0.3,127.0.0.4").split(","))
@@ -208,7 +208,9 @@ class Fleet:
         docroot = root / "www"
         docroot.mkdir(parents=True)
         (docroot / "index.html").write_text(f"app on {name}\n")
-        apache = LoopbackApache(root / "apache", [root / "site.conf"], binary=self.apache_binary, host=address)
+        # mod_negotiation, as Debian and RHEL load it: a window in several languages picks one.
+        apache = LoopbackApache(root / "apache", [root / "site.conf"], binary=self.apache_binary, host=address,
+                                modules=DEFAULT_MODULES + ("negotiation",))
         vhost = root / "site.conf"
         vhost.write_text(f"<VirtualHost *:{apache.port}>\n"
                          f"    ServerName {name}\n"
@@ -268,3 +270,34 @@ def break_docroot(server: WebServer) -> None:
 def run_tool(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(argv, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=TOOL_TIMEOUT)
+
+
+def argv_recorder(folder: Path, log: Path, state: Path, python: str = sys.executable) -> Path:
+    """An `apachemaint` for the servers that first appends to ``log`` the command line of
+    itself and of every process above it up to the sshd session (the sudo, the shell sshd
+    started), one a line: what `ps` would have shown while it ran. It then runs this tree's
+    apachemaint, with the environment set here, as an install under sudo's reset environment
+    would have it."""
+    wrapper = folder / "apachemaint-recording"
+    wrapper.write_text(f"""#!/bin/sh
+pid=$$
+while [ "$pid" -gt 1 ]; do
+    line=$(tr '\\0' ' ' < /proc/$pid/cmdline)
+    echo "$line"
+    case "$line" in sshd:*) break;; esac
+    pid=$(sed 's/.*) //' /proc/$pid/stat | cut -d' ' -f2)
+done >> '{log}'
+exec env PYTHONPATH='{REPO}' APACHEMAINT_STATE_DIR='{state}' '{python}' -m apachemaint "$@"
+""")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def leftover_secrets(secret: str) -> list[Path]:
+    """Files in the servers' temp folders (``mktemp -d``'s) that still hold ``secret``."""
+    found = []
+    for path in Path("/tmp").glob("tmp.*/*"):  # sshd gives the servers no TMPDIR
+        with contextlib.suppress(OSError):
+            if secret in path.read_text(errors="replace"):
+                found.append(path)
+    return found

@@ -5,12 +5,24 @@ reached over SSH): down, up, status, a failing server, --verify, the deploy hook
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from fleet_hosts import REPO, Fleet, break_docroot, fleet_root, require_root, require_tool, run_tool, wait_for
+from fleet_hosts import (
+    REPO,
+    Fleet,
+    argv_recorder,
+    break_docroot,
+    fleet_root,
+    leftover_secrets,
+    require_root,
+    require_tool,
+    run_tool,
+    wait_for,
+)
 from http_client import get
 from run_cli import apachemaint as apachemaint_cli
 
@@ -204,6 +216,75 @@ def test_one_bypass_token_for_every_server(project, fleet):
     for server in fleet.servers:  # after up the URL is the site's own again: no cookie, no redirect
         after = get(server.url(f"/.apachemaint/bypass/{token}"))
         assert after.status not in (302, 503) and not after.headers.get_all("Set-Cookie"), after.status
+
+
+def assert_token_opens_every_server(fleet, token: str) -> None:
+    for server in fleet.servers:
+        opened = get(server.url(f"/.apachemaint/bypass/{token}"))
+        assert opened.status == 302, server.name
+        assert opened.headers["Set-Cookie"].split(";")[0] == f"apachemaint_bypass={token}"
+        assert get(server.url("/"), headers={"Cookie": f"apachemaint_bypass={token}"}).status == 200
+
+
+def set_in(project: Path, *lines: str) -> None:
+    with open(project / "config" / "deploy.rb", "a") as f:
+        f.write("".join(f"{line}\n" for line in lines))
+
+
+@pytest.mark.parametrize("through", ["ssh", "sudo"])
+def test_the_bypass_token_is_in_no_command_line_on_the_servers(project, fleet, tmp_path, through):
+    """F4: the token reaches `down` on stdin, not in argv (which ps and sudo's log show): a
+    recording apachemaint on the servers logs the command line of itself and of every process
+    above it. Through sudo too, whose reset environment would drop an env-passed token."""
+    if through == "sudo":
+        require_tool("sudo")
+    token = f"cap-argv-token-{through}-0123456789"
+    log = tmp_path / "argv.log"
+    wrapper = argv_recorder(tmp_path, log, fleet.state, fleet.python)
+    set_in(project, f'set :apachemaint_command, "{"sudo -n " if through == "sudo" else ""}{wrapper}"',
+           f'set :apachemaint_bypass_token, "{token}"')
+    done = cap(project, "apachemaint:down", REASON="upgrade")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_all_down(fleet, "upgrade")
+    assert_token_opens_every_server(fleet, token)
+    seen = log.read_text()
+    assert token not in seen
+    lines = seen.splitlines()
+    assert sum(ln.startswith(f"/bin/sh {wrapper} down --reason upgrade --bypass-token-file - ")
+               for ln in lines) == len(fleet.servers), seen
+    assert sum(ln.startswith("sshd: ") for ln in lines) == len(fleet.servers), seen  # the whole chain
+    assert through != "sudo" or sum(ln.startswith(f"sudo -n {wrapper} down ") for ln in lines) == 3, seen
+    assert leftover_secrets(token) == []  # the private folder on each server is gone
+    assert cap(project, "apachemaint:up").returncode == 0
+
+
+def test_apachemaint_bypass_makes_one_new_token_per_run_for_every_server(project, fleet):
+    set_in(project, "set :apachemaint_bypass, true")
+    tokens = []
+    for _ in range(2):
+        done = cap(project, "apachemaint:down", REASON="upgrade")
+        assert done.returncode == 0, done.stdout + done.stderr
+        sent = set(re.findall(r"send the cookie apachemaint_bypass=([A-Za-z0-9_-]+)", done.stdout))
+        assert len(sent) == 1, done.stdout  # one cookie for the fleet
+        tokens.append(sent.pop())
+        assert_token_opens_every_server(fleet, tokens[-1])
+        assert cap(project, "apachemaint:up").returncode == 0
+    assert tokens[0] != tokens[1]  # a token per window
+
+
+def test_apachemaint_langs_renders_a_page_per_language(project, fleet):
+    """`set :apachemaint_langs, "en,de"`; a server's own property (a list) wins for that server."""
+    last = fleet.servers[-1]
+    (project / "config" / "deploy" / "production.rb").write_text("".join(
+        server_line(s, **({"apachemaint_langs": "%w[de en]"} if s is last else {})) for s in fleet.servers))
+    set_in(project, 'set :apachemaint_langs, "en,de"')
+    done = cap(project, "apachemaint:down", REASON="upgrade")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for server in fleet.servers:
+        german = get(server.url("/"), headers={"Accept-Language": "de"})
+        assert german.status == 503 and b"Wartungsarbeiten" in german.body, server.name
+        default = get(server.url("/"), headers={"Accept-Language": "ja"})
+        assert (b"Wartungsarbeiten" if server is last else b"Down for maintenance") in default.body, server.name
 
 
 def reload_with(server, vhost: bytes, answers_while_page_in_place: int) -> None:

@@ -1,6 +1,8 @@
 # capistrano-apachemaint: apachemaint on every web server at once. See README.md for the settings.
 require "json"
+require "securerandom"
 require "shellwords"
+require "stringio"
 
 module Capistrano
   module Apachemaint
@@ -15,7 +17,8 @@ module Capistrano
         value.nil? ? fetch(key) : value
       end
 
-      def command(host, *args)
+      # stdin: a file on the server that the login shell feeds to apachemaint (`< FILE`).
+      def command(host, *args, stdin: nil)
         target =
           if (docroot = setting(host, :apachemaint_docroot))
             ["--docroot", docroot.to_s]
@@ -26,7 +29,8 @@ module Capistrano
           end
         # The command stays raw so users can write "sudo -u www-data /opt/venv/bin/apachemaint";
         # everything after it is escaped, since SSHKit itself joins arguments unquoted.
-        "#{fetch(:apachemaint_command)} #{Shellwords.join([*args.map(&:to_s), *target])}"
+        line = "#{fetch(:apachemaint_command)} #{Shellwords.join([*args.map(&:to_s), *target])}"
+        stdin ? "#{line} < #{Shellwords.escape(stdin)}" : line
       end
 
       def on_failure
@@ -88,11 +92,41 @@ module Capistrano
         args = ["down", "--reason", ENV.fetch("REASON", fetch(:apachemaint_reason).to_s)]
         (until_ = ENV["UNTIL"] || fetch(:apachemaint_until)) && args.push("--until", until_.to_s)
         (template = setting(host, :maintenance_template_path)) && args.push("--template", template.to_s)
-        args << "--bypass" if setting(host, :apachemaint_bypass)
-        # One token for every server (and so one cookie behind a load balancer).
-        token = setting(host, :apachemaint_bypass_token) || ENV["APACHEMAINT_BYPASS_TOKEN"]
-        args.push("--bypass-token", token.to_s) unless token.to_s.empty?
+        # "en,de" or %w[en de]; the first is the default language.
+        langs = Array(setting(host, :apachemaint_langs)).join(",")
+        args.push("--langs", langs) unless langs.empty?
+        args.push("--bypass-token-file", "-") if bypass_token(host)
         args + verify_args(host)
+      end
+
+      FLEET_TOKEN_LOCK = Mutex.new
+
+      # One token for every server (and so one cookie behind a load balancer): the one set, else
+      # with apachemaint_bypass a new one for this cap run, so each window gets its own.
+      def bypass_token(host)
+        token = setting(host, :apachemaint_bypass_token) || ENV["APACHEMAINT_BYPASS_TOKEN"]
+        return token.to_s unless token.to_s.empty?
+        return nil unless setting(host, :apachemaint_bypass)
+
+        FLEET_TOKEN_LOCK.synchronize { @fleet_token ||= SecureRandom.urlsafe_base64(24) }
+      end
+
+      # Runs the block with the server-side path of a file holding the host's bypass token (nil
+      # without one). The token travels in the SSH channel's data, to a 0600 file in a folder
+      # of its own, and reaches apachemaint on stdin: never in a command line, which ps and
+      # sudo's log show. The login shell opens the file, so a sudo in apachemaint_command needs
+      # no env_keep and no rights to it. The folder goes when the block ends, failed or not.
+      def with_token_file(backend, host)
+        token = bypass_token(host)
+        return yield(nil) unless token
+
+        folder = backend.capture(:mktemp, "-d").strip
+        begin
+          backend.upload!(StringIO.new("#{token}\n"), "#{folder}/token", mode: 0o600)
+          yield "#{folder}/token"
+        ensure
+          backend.execute(:rm, "-rf", "--", folder)
+        end
       end
 
       def up_args(host)
@@ -103,7 +137,8 @@ module Capistrano
         done = []
         lock = Mutex.new
         failures = each_server(hosts) do |host|
-          Tasks.report(host, capture(Tasks.command(host, *Tasks.down_args(host))))
+          out = Tasks.with_token_file(self, host) { |file| capture(Tasks.command(host, *Tasks.down_args(host), stdin: file)) }
+          Tasks.report(host, out)
           lock.synchronize { done << host }
         end
         [done, failures]
