@@ -260,10 +260,10 @@ def inside_release(page: str, disk: dict | None = None) -> str | None:
     return f"{page} is {found.why}" if found else None
 
 
-def outside_release(page: str) -> str | None:
+def outside_release(page: str, disk: dict | None = None) -> str | None:
     """The same page under the release's ``shared/`` folder, when ``page`` is inside a
     release; None when it is not."""
-    found = in_release(os.path.dirname(page))
+    found = in_release(os.path.dirname(page), disk)
     return f"{found.shared}/{os.path.basename(page)}" if found else None
 
 
@@ -315,29 +315,30 @@ def _site_name(vh: vhosts.VHost) -> str:
     return _NAME_SAFE.sub("_", name)
 
 
-def own_page(vh: vhosts.VHost, pages: str | None = None) -> str:
+def own_page(vh: vhosts.VHost, pages: str | None = None, disk: dict | None = None) -> str:
     """A page of its own for a vhost without a DocumentRoot: in the shared/ folder of the
     Capistrano tree its app lives in, else ``PAGES/SERVERNAME/maintenance.html``."""
     for path in _app_paths(vh):
-        rel = release_of(path)
+        rel = release_of(path, disk)
         if rel is not None:
             return str(rel.shared / "public" / DOCROOT_PAGE)
     return f"{(pages or site_pages()).rstrip('/')}/{_site_name(vh)}/{PAGE_NAME}"
 
 
-def choose(vh: vhosts.VHost, page: str, pages: str | None = None) -> str:
+def choose(vh: vhosts.VHost, page: str, pages: str | None = None, disk: dict | None = None) -> str:
     """The page= ``patch`` gives ``vh`` for a docroot-relative ``page`` that it was not told
     to use: a page of its own where the vhost has no DocumentRoot, the shared/ folder where
-    the page would be inside a release, else ``page`` itself."""
+    the page would be inside a release, else ``page`` itself.  ``disk``: as for release_of,
+    one for a whole run (its vhosts share their folders)."""
     if not page.startswith(DOCROOT):
         return page
     where = for_down(vh, page)
     if where.page is None:
         # Only a vhost with no DocumentRoot at all: one inside a conditional may be Apache's.
         if where.code == "AM015" and not _conditional_docroot(vh):
-            return own_page(vh, pages)
+            return own_page(vh, pages, disk)
         return page
-    return outside_release(where.page) or page
+    return outside_release(where.page, disk) or page
 
 
 def _conditional_docroot(vh: vhosts.VHost) -> bool:

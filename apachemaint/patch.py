@@ -109,7 +109,8 @@ def _indent(cf: ConfigFile, vh: vhosts.VHost) -> tuple[str, str]:
     return outer + unit, unit
 
 
-def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = None) -> tuple[str, list[VHostResult]]:
+def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = None,
+              disk: dict | None = None) -> tuple[str, list[VHostResult]]:
     """The new text of ``cf`` and what happens to each vhost.
 
     ``given`` holds the options the user named (None for the rest); a vhost that already
@@ -117,7 +118,8 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
     legacy recipe gives its page.  Where the page was not named, ``location.choose`` may
     move a ``%{DOCUMENT_ROOT}`` one to a place of the vhost's own: under ``pages`` (default:
     the layout's ``site_pages``) for a vhost without a DocumentRoot, to shared/ out of a
-    deploy release.
+    deploy release.  ``disk`` keeps what folders were found to be (location.release_of)
+    across the files of a run.
     """
     named = tuple((k, v) for k, v in (given or {}).items() if v is not None)
     edits: list[tuple[int, int, str]] = []
@@ -136,7 +138,7 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
         legacy = None if found else block.find_legacy(cf, vh.section)
         if found:
             first = found[0]
-            opts = _merged(first.marker.options, _with_page(named, vh, first.marker.options.page, pages))
+            opts = _merged(first.marker.options, _with_page(named, vh, first.marker.options.page, pages, disk))
             state = block.state_of(first)
             if state is State.CURRENT and opts == first.marker.options and len(found) == 1:
                 results.append(VHostResult(ref, Action.CURRENT))
@@ -154,7 +156,7 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
             results.append(VHostResult(ref, action, detail))
             continue
         page = location.from_legacy(cf, vh, legacy) if legacy and "page" not in dict(named) else _DEFAULTS.page
-        opts = _merged(_DEFAULTS, _with_page(named, vh, page, pages))
+        opts = _merged(_DEFAULTS, _with_page(named, vh, page, pages, disk))
         record = block.legacy_record(cf, vh.section, legacy) if legacy else ""  # what unpatch puts back
         edits.append((vh.section.open_end, vh.section.open_end, block.render(opts, indent, unit, eol, record)))
         if legacy:
@@ -173,11 +175,11 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
 _DEFAULTS = BlockOptions()
 
 
-def _with_page(named: tuple, vh: vhosts.VHost, page: str, pages: str | None) -> tuple:
+def _with_page(named: tuple, vh: vhosts.VHost, page: str, pages: str | None, disk: dict | None) -> tuple:
     """``named`` with the page this vhost gets when the user named none (location.choose)."""
     if any(k == "page" for k, _ in named):
         return named
-    chosen = location.choose(vh, page, pages)
+    chosen = location.choose(vh, page, pages, disk)
     return named + (("page", chosen),) if chosen != _DEFAULTS.page else named
 
 
@@ -193,7 +195,8 @@ def _merged(options: BlockOptions, named: tuple) -> BlockOptions:
 
 
 def plan(path: str | Path, given: dict | None = None, pages: str | None = None,
-         edit: Callable[[ConfigFile], tuple[str, list[VHostResult]]] | None = None) -> FilePlan:
+         edit: Callable[[ConfigFile], tuple[str, list[VHostResult]]] | None = None,
+         disk: dict | None = None) -> FilePlan:
     """The plan for one file: ``plan_text`` (patch), or ``edit`` (unpatch: ``unplan_text``)."""
     real, followed = resolve_link(path)
     try:
@@ -202,7 +205,7 @@ def plan(path: str | Path, given: dict | None = None, pages: str | None = None,
         seen = None  # reading reports what is wrong
     cf = reader.read(real)
     cf.path = str(path)
-    text, results = edit(cf) if edit else plan_text(cf, given, pages)
+    text, results = edit(cf) if edit else plan_text(cf, given, pages, disk)
     return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(text), results, seen, cf)
 
 
@@ -215,13 +218,14 @@ def plan_all(paths: Sequence[str | Path], given: dict | None = None, pages: str 
     ``progress(done, total)`` is told of files planned (the check's Progress)."""
     paths = list(paths)
     planned = 0
+    disk: dict = {}  # the release check's lstat of each folder, once a run (location.release_of)
 
     def done(n: int) -> None:
         nonlocal planned
         planned += n
         progress(planned, len(paths))
 
-    return forked.map_split(lambda p: [plan(p, given, pages, edit)], paths, done=done if progress else None)
+    return forked.map_split(lambda p: [plan(p, given, pages, edit, disk)], paths, done=done if progress else None)
 
 
 def unplan_text(cf: ConfigFile) -> tuple[str, list[VHostResult]]:

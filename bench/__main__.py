@@ -1,6 +1,6 @@
 """`python -m bench` (`make bench`): every benchmark, one table each, baselines in the same run.
 
-    python -m bench                      # config 1k,10k; requests; start-up
+    python -m bench                      # config 1k,10k; certbot peer 1k,3k,10k; requests; start-up
     python -m bench --sizes 1000,10000,100000 --rounds 5
     python -m bench --only requests --explain
 """
@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from . import config_scale, requests, startup
+from . import certbot_peer, config_scale, requests, startup
 
 
 def _machine() -> str:
@@ -30,8 +30,10 @@ def _machine() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="config,requests,startup", help="comma list of config, requests, startup")
+    ap.add_argument("--only", default="config,peer,requests,startup",
+                    help="comma list of config, peer (certbot-apache's parser), requests, startup")
     ap.add_argument("--sizes", default="1000,10000", help="vhost counts for the config bench (100000 takes minutes)")
+    ap.add_argument("--peer-sizes", default="1000,3000,10000", help="vhost counts for the certbot peer")
     ap.add_argument("--check-only", action="store_true",
                     help="config bench: only check --config and apache2 -t (a 100k point in minutes)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds; medians are over these (>= 5)")
@@ -47,6 +49,9 @@ def main() -> None:
         print("## config scale (whole processes)\n")
         commands = config_scale.COMMANDS[:2] if args.check_only else config_scale.COMMANDS
         print(config_scale.main([int(s) for s in args.sizes.split(",")], args.rounds, commands), "\n", flush=True)
+    if "peer" in only:
+        print("## certbot-apache's parser and vhost discovery against check --config (whole processes)\n")
+        print(certbot_peer.main([int(s) for s in args.peer_sizes.split(",")], args.rounds), "\n", flush=True)
     if "requests" in only:
         print("## request cost (wrk on 127.0.0.1, 1 thread, 16 connections)\n")
         print(requests.main(args.rounds, args.seconds, args.explain), "\n", flush=True)
