@@ -232,13 +232,13 @@ Refresh = Annotated[bool, typer.Option(
     "--refresh", help="The page reloads itself when --until is reached, then backs off (never a tight loop).")]
 
 
-def _targets(docroot: Optional[Path], vhost: Optional[Path]):
+def _targets(docroot: Optional[Path], vhost: Optional[Path], down: bool = False):
     from . import maintenance
     from .errors import ApacheMaintError
 
     if (docroot is None) == (vhost is None):
         raise ApacheMaintError("give exactly one of --docroot DIR or --vhost FILE")
-    return maintenance.from_docroot(docroot) if docroot else maintenance.from_vhost(vhost)
+    return maintenance.from_docroot(docroot) if docroot else maintenance.from_vhost(vhost, down=down)
 
 
 VerifyFlag = Annotated[bool, typer.Option(
@@ -320,8 +320,8 @@ def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, un
          verify: VerifyFlag = False, verify_url: VerifyUrl = None, config: VerifyConfig = None,
          connect: Connect = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
-    _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh, verify_url, config,
-          connect, site_name, bypass_token or None, langs)  # an empty APACHEMAINT_BYPASS_TOKEN is none
+    _down(_targets(docroot, vhost, down=True), reason, until, template, bypass, verify, lang, refresh, verify_url,
+          config, connect, site_name, bypass_token or None, langs)  # an empty APACHEMAINT_BYPASS_TOKEN is none
 
 
 @app.command()
@@ -486,7 +486,7 @@ def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason
     """Down, run a command (after --), up on success; exits with the command's status."""
     from . import maintenance
 
-    code = maintenance.run(_targets(docroot, vhost), list(ctx.args), on_failure=on_failure,
+    code = maintenance.run(_targets(docroot, vhost, down=True), list(ctx.args), on_failure=on_failure,
                            reason=reason or "", until=until, template=template, lang=lang or "en",
                            refresh=refresh, site_name=site_name, langs=_langs(lang, langs),
                            bypass_token=bypass_token or None)
