@@ -232,13 +232,13 @@ Refresh = Annotated[bool, typer.Option(
     "--refresh", help="The page reloads itself when --until is reached, then backs off (never a tight loop).")]
 
 
-def _targets(docroot: Optional[Path], vhost: Optional[Path]):
+def _targets(docroot: Optional[Path], vhost: Optional[Path], down: bool = False):
     from . import maintenance
     from .errors import ApacheMaintError
 
     if (docroot is None) == (vhost is None):
         raise ApacheMaintError("give exactly one of --docroot DIR or --vhost FILE")
-    return maintenance.from_docroot(docroot) if docroot else maintenance.from_vhost(vhost)
+    return maintenance.from_docroot(docroot) if docroot else maintenance.from_vhost(vhost, down=down)
 
 
 VerifyFlag = Annotated[bool, typer.Option(
@@ -336,8 +336,8 @@ def down(docroot: Docroot = None, vhost: Vhost = None, reason: Reason = None, un
          connect: Connect = None) -> None:
     """Put the site into maintenance: render the page and put it where the vhost looks."""
     token = _bypass_token(bypass_token, bypass_token_file)
-    _down(_targets(docroot, vhost), reason, until, template, bypass, verify, lang, refresh, verify_url, config,
-          connect, site_name, token, langs)
+    _down(_targets(docroot, vhost, down=True), reason, until, template, bypass, verify, lang, refresh, verify_url,
+          config, connect, site_name, token, langs)
 
 
 @app.command()
@@ -517,7 +517,7 @@ def run(ctx: typer.Context, docroot: Docroot = None, vhost: Vhost = None, reason
     from . import maintenance
 
     token = _bypass_token(bypass_token, bypass_token_file)
-    code = maintenance.run(_targets(docroot, vhost), list(ctx.args), on_failure=on_failure,
+    code = maintenance.run(_targets(docroot, vhost, down=True), list(ctx.args), on_failure=on_failure,
                            reason=reason or "", until=until, template=template, lang=lang or "en",
                            refresh=refresh, site_name=site_name, langs=_langs(lang, langs),
                            bypass_token=token)

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timezone
 from pathlib import Path
 
-from . import block, location, page, pagedir, server, vhosts
+from . import block, location, page, pagedir, reader, server, vhosts
 from .errors import ApacheMaintError
 from .rules.context import ServerContext, VHostContext
 
@@ -73,25 +73,47 @@ def plan(srv: server.Server, connect: str | None = None) -> list[Probe]:
                 else:
                     target = location.Target(Path(where.page), opts, f"{cf.path}:{vh.line}", None,
                                              location.base_of(where.page))
-            for name in _names(vh, srv):
-                for address, tls in _addresses(vh, srv, connect):
-                    out.append(Probe(cf.path, vh.line, vh.tag, name, address, tls,
-                                     NOT_APPLICABLE if why else "", why or "", target))
+            for uses in _macro_uses(srv, vh):
+                for name in _names(vh, srv, uses):
+                    for address, tls in _addresses(vh, srv, connect, uses):
+                        out.append(Probe(cf.path, vh.line, vh.tag, name, address, tls,
+                                         NOT_APPLICABLE if why else "", why or "", target))
     return out
 
 
-def _names(vh: vhosts.VHost, srv: server.Server) -> list[str]:
-    names = [n.lower() for n in vh.names]
+def _macro_uses(srv: server.Server, vh: vhosts.VHost) -> list[dict[str, str]]:
+    """For a vhost inside a ``<Macro>``: each ``Use`` of it in the server, as the values it
+    gives the macro's parameters (httpd makes one vhost per Use).  Otherwise one empty set."""
+    macro = next((s for s in vh.enclosing if s.lname == "macro" and s.args), None)
+    if macro is None:
+        return [{}]
+    params = macro.args[1:]
+    uses = [d.args[1:] for cf in srv.configs.values() for d in reader.walk(cf.children)
+            if type(d) is reader.Directive and d.lname == "use" and d.args[:1]
+            and d.args[0].lower() == macro.args[0].lower()]
+    return [dict(zip(params, given)) for given in uses if len(given) == len(params)]
+
+
+def _substituted(value: str, uses: dict[str, str]) -> str:
+    # Longest parameter first, as mod_macro does: $name must not eat $name_alias.
+    for param in sorted(uses, key=len, reverse=True):
+        value = value.replace(param, uses[param])
+    return value
+
+
+def _names(vh: vhosts.VHost, srv: server.Server, uses: dict[str, str]) -> list[str]:
+    names = [_substituted(n, uses).lower() for n in vh.names]
     if not names:  # the server's own name answers for it
         own = [d.args[0] for d in srv.server_level if d.lname == "servername" and d.args]
         names = [vhosts._host_of(own[-1]) if own else "localhost"]
     return [n.replace("*", _SAMPLE).replace("?", "a") for n in names]
 
 
-def _addresses(vh: vhosts.VHost, srv: server.Server, connect: str | None) -> list[tuple[str, bool]]:
+def _addresses(vh: vhosts.VHost, srv: server.Server, connect: str | None,
+               uses: dict[str, str]) -> list[tuple[str, bool]]:
     out = []
     for raw in vh.section.args:
-        addr = server.expand(raw, srv.variables)
+        addr = server.expand(_substituted(raw, uses), srv.variables)
         host, sep, port = addr.rpartition(":")
         if not sep or not port.isdigit():
             host, port = addr, ""

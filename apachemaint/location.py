@@ -133,8 +133,10 @@ def page_of(vh: vhosts.VHost, page: str, variables: Mapping[str, str],
 
 
 def for_down(vh: vhosts.VHost, page: str) -> Where:
-    """Where `down` puts ``page`` for ``vh``: what the vhost file and down's environment tell."""
-    return _memo(vh, ("down", page), lambda: page_of(vh, page, os.environ))
+    """Where `down` puts ``page`` for ``vh``: what the vhost file (its own Defines before the
+    vhost count, as httpd reads them first) and down's environment tell."""
+    return _memo(vh, ("down", page), lambda: page_of(vh, page, {**os.environ, **vh.defined}
+                                                         if vh.defined else os.environ))
 
 
 def for_apache(vh: vhosts.VHost, page: str, srv) -> Where:
@@ -449,8 +451,9 @@ def from_docroot(docroot: str | Path) -> list[Target]:
     return [Target(Path(moved or page), BlockOptions(), "--docroot", None, base_of(moved) if moved else None)]
 
 
-def from_vhost(path: str | Path) -> list[Target]:
-    """The page locations the managed blocks of a vhost file look at."""
+def from_vhost(path: str | Path, *, down: bool = False) -> list[Target]:
+    """The page locations the managed blocks of a vhost file look at; with ``down``, refused
+    for a vhost whose maintenance some of its requests would not reach (AM019)."""
     cf = reader.read(path)
     found: dict[Path, Target] = {}
     for vh in vhosts.find(cf):
@@ -458,6 +461,10 @@ def from_vhost(path: str | Path) -> list[Target]:
         if not managed:
             continue
         opts = managed[0].marker.options
+        if down and (first := vh.inherits_rules_first):
+            raise ApacheMaintError(f"RewriteOptions {first.raw_args}: the server's rewrite rules run before the "
+                                   "maintenance block, and one that proxies or redirects would keep answering "
+                                   "(AM019); use RewriteOptions Inherit", cf.path, first.line)
         where = for_down(vh, opts.page)
         if where.page is None:
             fix = " (apachemaint patch gives it a page of its own)" if where.code == "AM015" else ""

@@ -36,7 +36,7 @@ class Server:
     variables: dict[str, str] = field(default_factory=dict)  # what ${NAME} expands to
     defined: dict[str, str] = field(default_factory=dict)  # the variables set by Define
     server_level: list[Directive] = field(default_factory=list)  # outside every vhost and section
-    directories: list[Section] = field(default_factory=list)  # server-level <Directory> sections
+    directories: list[Section] = field(default_factory=list)  # server-level access sections (ACCESS_SECTIONS)
     inactive: set[int] = field(default_factory=set)  # id() of sections httpd skips
     # address -> (file as included, line) of the first vhost on it: the default for that address
     first_vhosts: dict[str, tuple[str, int]] = field(default_factory=dict)
@@ -125,6 +125,9 @@ def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool 
 
 
 # The directives that change what the rest of the walk reads or knows.
+# Sections that decide who may read a file or URL: at server level they count for every vhost
+# (Debian's <Directory /> deny, a hardening <DirectoryMatch "/\.">).
+ACCESS_SECTIONS = frozenset({"directory", "directorymatch", "files", "filesmatch", "location", "locationmatch"})
 _WALKED = frozenset({"loadmodule", "serverroot", "define", "undefine", "include", "includeoptional"})
 
 
@@ -195,7 +198,7 @@ class _Walker:
                         continue
                     self.nodes(cf, node.children, depth, in_section)
                     continue
-                if node.lname == "directory" and not in_section:
+                if node.lname in ACCESS_SECTIONS and not in_section:
                     srv.directories.append(node)
                 elif node.lname == "virtualhost" and not in_section:
                     for address in node.args:

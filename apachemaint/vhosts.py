@@ -6,12 +6,15 @@ Such vhosts are reported as not applicable instead.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from . import redirects
 from .block import BEGIN, END
 from .cached import cached_property
 from .reader import CONDITIONALS, Comment, ConfigFile, Directive, Node, Section
+from .server import expand
 
 # Sections that may hold vhosts without being vhosts themselves.
 _CONTAINERS = CONDITIONALS | {"macro"}
@@ -27,6 +30,9 @@ class VHost:
     section: Section
     enclosing: tuple[Section, ...] = ()  # the containers around it, outermost first
     first_in_file: bool = False  # no vhost before it in its file shares one of its addresses
+    # What the file's own `Define NAME VALUE` lines before it (outside every section) set:
+    # httpd reads them before the vhost, so `down` may use them as httpd does.
+    defined: Mapping[str, str] | None = None
 
     @property
     def within(self) -> tuple[str, ...]:
@@ -149,6 +155,13 @@ class VHost:
                 return node
         return None
 
+    @cached_property
+    def inherits_rules_first(self) -> Directive | None:
+        """The vhost's ``RewriteOptions InheritBefore``: the server's rewrite rules then run
+        before the vhost's own, so before its maintenance block.  (In a ``<Directory>`` it
+        concerns that folder's rules, which run after the block.)"""
+        return _inherit_before(self._own)
+
     @property
     def document_root(self) -> str | None:
         d = self.first("documentroot")
@@ -159,13 +172,21 @@ def find(cf: ConfigFile) -> list[VHost]:
     """Every vhost of the file, with the sections around it (even those httpd would skip)."""
     out: list[VHost] = []
     seen: set[str] = set()
+    defined: Mapping[str, str] | None = None  # replaced, never changed: the vhosts before a Define keep theirs
 
     def visit(nodes: list[Node], enclosing: tuple[Section, ...]) -> None:
+        nonlocal defined
         for node in nodes:
+            if type(node) is Directive and node.lname in ("define", "undefine") and node.args:
+                name, known = node.args[0], {**(defined or {})}
+                known.pop(name, None)
+                if node.lname == "define" and len(node.args) >= 2 and not enclosing:
+                    known[name] = expand(node.args[1], known)
+                defined = MappingProxyType(known)  # inside a section: httpd may or may not read it
             if not isinstance(node, Section):
                 continue
             if node.lname == "virtualhost":
-                vh = VHost(node, enclosing)
+                vh = VHost(node, enclosing, defined=defined)
                 vh.first_in_file = not seen.intersection(vh.addresses)
                 seen.update(vh.addresses)
                 out.append(vh)
@@ -174,6 +195,17 @@ def find(cf: ConfigFile) -> list[VHost]:
 
     visit(cf.children, ())
     return out
+
+
+def _inherit_before(nodes: list[Node]) -> Directive | None:
+    # RewriteOptions add up (httpd ORs them), so one InheritBefore anywhere httpd may read counts.
+    for node in nodes:
+        if type(node) is Section and node.lname in CONDITIONALS:
+            if found := _inherit_before(node.children):
+                return found
+        elif type(node) is Directive and node.lname == "rewriteoptions" and "inheritbefore" in node.raw_args.lower():
+            return node
+    return None
 
 
 def _host_of(server_name: str) -> str:

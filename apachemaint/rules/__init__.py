@@ -32,6 +32,7 @@ from . import (
     am016_byte_order_mark,
     am017_page_in_release,
     am018_unknown_disable,
+    am019_inherited_first,
 )
 from .context import UNKNOWN, ServerContext, VHostContext
 
@@ -42,7 +43,8 @@ REGISTRY: dict[str, ModuleType] = {
                         am006_module_missing, am007_ifmodule_hides, am008_engine_off, am009_passenger,
                         am010_redirect_only, am011_page_not_servable, am012_forwarded_for,
                         am013_page_location, am014_macro, am015_no_docroot,
-                        am016_byte_order_mark, am017_page_in_release, am018_unknown_disable)
+                        am016_byte_order_mark, am017_page_in_release, am018_unknown_disable,
+                        am019_inherited_first)
 }
 
 

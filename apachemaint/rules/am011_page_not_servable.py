@@ -1,6 +1,7 @@
-"""The maintenance page cannot be served: the DocumentRoot it lives under does not exist, or
+r"""The maintenance page cannot be served: the DocumentRoot it lives under does not exist, or
 clients are denied the file Apache serves for it (the armed copy in ``.apachemaint/``, else
-the page itself).
+the page itself), or it asks them for credentials (``Require valid-user``: the ErrorDocument
+is checked as a request of its own, so a visitor without a login gets Apache's body).
 
 The 503 still goes out, but with Apache's own bare error body instead of your page.  Access
 is worked out as httpd merges it: ``<Directory>`` sections shortest path first (the
@@ -8,7 +9,8 @@ server's before the vhost's), then ``<DirectoryMatch>``, then ``<Files>``/``<Fil
 for the file's name, then ``<Location>``/``<LocationMatch>`` for the ErrorDocument's URL;
 the last section that says something wins.  Both ``Require`` (2.4) and ``Order``/``Allow``/
 ``Deny`` (2.2, mod_access_compat) count.  With the server config its sections count too
-(Debian's ``<Directory /> Require all denied`` and its ``/var/www/`` grant), and the
+(Debian's ``<Directory /> Require all denied`` and its ``/var/www/`` grant, a hardening
+``<DirectoryMatch "/\.">`` that denies every dot folder, the armed copy's too), and the
 DocumentRoot is looked up on disk, as ``apache2 -t`` does (AH00112).  A lone file whose page
 folder no section of its own grants, outside the folder every platform grants (/var/www),
 gets the warning too: the server's ``<Directory />`` denies it on Debian and RHEL.
@@ -25,7 +27,9 @@ Fails::
     </VirtualHost>
 
 Passes: the same vhost with ``Require all granted`` on ``/srv/app/public`` (or on ``/srv/app``,
-or in ``<Location />``, or ``Order allow,deny`` + ``Allow from all``).
+or in ``<Location />``, or ``Order allow,deny`` + ``Allow from all``, or in an
+``<If "%{ENV:REDIRECT_STATUS} == '503'">``, which holds only for the 503's error page and is
+the one grant that also undoes a login or a hardening ``<DirectoryMatch>``).
 """
 from __future__ import annotations
 
@@ -47,6 +51,11 @@ DOCROOT = "%{DOCUMENT_ROOT}"
 # RHEL's /var/www): a lone file's page there is taken as servable.
 PLATFORM_GRANTED = ("/var/www",)
 _COPY = "page.html"  # what the block serves while `down` has armed it
+# An <If> that holds for the 503's ErrorDocument (the request the page is served in), e.g.
+# <If "%{ENV:REDIRECT_STATUS} == '503'">: a grant there lets a visitor without a login see
+# the page.  Another <If> holds for some requests only, and is not taken as a grant.
+_ERROR_PAGE_ONLY = re.compile(r"REDIRECT_STATUS\}\s*(?:==|=~|-eq)\s*['\"/^]*503\b")
+_GRANT_ERROR_PAGE = "<If \"%{ENV:REDIRECT_STATUS} == '503'\"> Require all granted </If>"
 
 
 def check(ctx):
@@ -72,7 +81,14 @@ def check(ctx):
         if verdict == "denied":
             yield line, (f"{path}/{filename} is denied to clients by {section.tag} (line {section.line}): "
                          "the 503 goes out with Apache's bare body, not the page; grant it "
-                         "(Require all granted)")
+                         f"(Require all granted, or in the vhost {_GRANT_ERROR_PAGE})")
+            return
+        if verdict == "login":
+            # The ErrorDocument is a request of its own, checked again: a visitor without
+            # credentials gets the 503 with Apache's bare body (and its 401 note), not the page.
+            yield line, (f"{path}/{filename} asks for credentials ({section.tag}, line {section.line}): a "
+                         "visitor without them gets the 503 with Apache's bare body, not the page; grant "
+                         f"it in the vhost: {_GRANT_ERROR_PAGE}")
             return
     if verdict is None and not ctx.server.known and not _under(folder, PLATFORM_GRANTED):
         yield line, (f"no section in this file grants {folder}, where the page lives: if the server "
@@ -101,7 +117,7 @@ def _access(ctx, folder: str, filename: str) -> tuple[str | None, Section | None
     httpd's merge order, the last one that says something wins."""
     own = [n for n in ctx.nodes if type(n) is Section]
     sections = list(ctx.server.directories) + own
-    dirs, dir_matches, files, locations = [], [], [], []
+    dirs, dir_matches, files, locations, ifs = [], [], [], [], []
     for order, sec in enumerate(sections):
         name, args = sec.lname, sec.args
         if not args:
@@ -125,7 +141,9 @@ def _access(ctx, folder: str, filename: str) -> tuple[str | None, Section | None
             if _search(url, ERROR_URL) if regex else (url == "/" or ERROR_URL == url.rstrip("/")
                                                       or ERROR_URL.startswith(url.rstrip("/") + "/")):
                 locations.append(sec)
-    ordered = [s for _, _, s in sorted(dirs, key=lambda c: c[:2])] + dir_matches + files + locations
+        elif name == "if" and _ERROR_PAGE_ONLY.search(sec.raw_args):
+            ifs.append(sec)  # merged after every other section: it has the last word
+    ordered = [s for _, _, s in sorted(dirs, key=lambda c: c[:2])] + dir_matches + files + locations + ifs
     # Two separate checks, both of which must let a client in: authz_core's Require (the
     # last section that says one wins) and mod_access_compat's Order/Allow/Deny.  So
     # "Allow from all" does not undo an inherited "Require all denied" (as on a real Apache).
@@ -166,7 +184,8 @@ def _fnmatch(pattern: str, name: str) -> bool:
 
 def _says(sec: Section) -> tuple[str | None, str | None]:
     """What one section decides for everyone, by Require and by Order/Allow/Deny: each
-    "granted", "denied" or None (nothing, or only for some clients)."""
+    "granted", "denied", "login" (only clients with credentials) or None (nothing, or only
+    for some clients)."""
     out = None
     order, allow_all, deny_all = None, False, False
     for node in sec.children:
@@ -178,8 +197,10 @@ def _says(sec: Section) -> tuple[str | None, str | None]:
         if node.lname == "require":
             if args == ["all", "denied"]:
                 out = "denied"
-            elif args == ["all", "granted"] or args[:1] in (["valid-user"], ["user"], ["group"]):
+            elif args == ["all", "granted"]:
                 out = "granted"
+            elif args[:1] in (["valid-user"], ["user"], ["group"]):
+                out = "login"
             else:
                 out = out or None  # an address or an expression: only some clients
         elif node.lname == "order":
