@@ -9,7 +9,8 @@ import shutil
 import sys
 
 import pytest
-from fleet_hosts import REPO, Fleet, fleet_root, require_root, require_source_tree, require_tool, run_tool
+from fleet_hosts import (REPO, Fleet, argv_recorder, fleet_root, require_root, require_source_tree, require_tool,
+                         run_tool)
 from http_client import get
 from test_fleet_ansible import RECAP, Ansible
 
@@ -144,6 +145,21 @@ def test_one_bypass_token_for_every_host(site, fleet):
         opened = get(server.url(f"/.apachemaint/bypass/{token}"))
         assert opened.status == 302 and opened.headers["Set-Cookie"].startswith(f"apachemaint_bypass={token};")
         assert get(server.url("/"), headers={"Cookie": f"apachemaint_bypass={token}"}).status == 200
+    assert site.run("site.yml", state="up").returncode == 0
+
+
+def test_the_bypass_token_is_in_no_command_line(site, fleet, tmp_path):
+    """bypass_token reaches apachemaint on stdin: a command line shows in ps and in sudo's log."""
+    token = "ansible-argv-token-0123456789"
+    log = tmp_path / "argv.log"
+    wrapper = argv_recorder(tmp_path, log, fleet.state, fleet.python)
+    down = site.run("site.yml", state="down", reason="upgrade", bypass_token=token,
+                    apachemaint_command=[str(wrapper)])
+    assert down.returncode == 0, down.stdout + down.stderr
+    for server in fleet.servers:
+        assert get(server.url(f"/.apachemaint/bypass/{token}")).status == 302
+    seen = log.read_text()
+    assert " down " in seen and token not in seen, seen
     assert site.run("site.yml", state="up").returncode == 0
 
 

@@ -142,9 +142,9 @@ class Cli:
         self.module = module
         self.base = list(module.params["apachemaint"])
 
-    def run(self, *args, ok=(0,)):
+    def run(self, *args, ok=(0,), data=None):
         argv = self.base + list(args)
-        rc, out, err = self.module.run_command(argv)
+        rc, out, err = self.module.run_command(argv, data=data)
         if rc not in ok:
             self.module.fail_json(msg=f"apachemaint {args[0]} failed (exit {rc}): {(err or out).strip()}",
                                   rc=rc, stdout=out, stderr=err, cmd=argv)
@@ -234,9 +234,11 @@ def window(module, cli, target):
                           "before_header": ", ".join(pages), "after_header": ", ".join(pages)}
     if changed and not module.check_mode:
         command = ["down"] + target + down_args(p) + (["--bypass"] if p["bypass"] else []) \
-            + (["--bypass-token", p["bypass_token"]] if p["bypass_token"] else []) \
+            + (["--bypass-token-file", "-"] if p["bypass_token"] else []) \
             if p["state"] == "down" else ["up"] + target
-        result["stdout"] = cli.run(*command + proof_args(p))[1]
+        # The token goes on stdin: a command line shows in ps and in sudo's log.
+        token = p["bypass_token"] if p["state"] == "down" and p["bypass_token"] else None
+        result["stdout"] = cli.run(*command + proof_args(p), data=token)[1]
     after = status(cli, target) if not module.check_mode else before
     result.update(status=after, ansible_facts={"apachemaint": after})
     return result
