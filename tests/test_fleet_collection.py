@@ -9,8 +9,16 @@ import shutil
 import sys
 
 import pytest
-from fleet_hosts import (REPO, Fleet, argv_recorder, fleet_root, require_root, require_source_tree, require_tool,
-                         run_tool)
+from fleet_hosts import (
+    REPO,
+    Fleet,
+    argv_recorder,
+    fleet_root,
+    require_root,
+    require_source_tree,
+    require_tool,
+    run_tool,
+)
 from http_client import get
 from test_fleet_ansible import RECAP, Ansible
 
