@@ -106,16 +106,10 @@ class VHost:
 
     @cached_property
     def names(self) -> list[str]:
-        """ServerName (without scheme and port) and every ServerAlias, as written."""
-        out = []
-        for node in self.own_children():
-            # The name first: splitting every directive's arguments was most of this.
-            if type(node) is Directive and node.lname in ("servername", "serveralias") and node.args:
-                if node.lname == "servername":
-                    out.append(_host_of(node.args[0]))
-                else:
-                    out += node.args
-        return out
+        """ServerName (without scheme and port) and every ServerAlias, as written, those inside
+        the vhost's ``<IfModule>``/``<IfDefine>``/... too: httpd may read them, so a name there
+        is asked by ``verify`` and shown by ``status --all`` like any other."""
+        return _names(self.own_children())
 
     @property
     def ports(self) -> list[int | None]:
@@ -206,6 +200,20 @@ def _inherit_before(nodes: list[Node]) -> Directive | None:
         elif type(node) is Directive and node.lname == "rewriteoptions" and "inheritbefore" in node.raw_args.lower():
             return node
     return None
+
+
+def _names(nodes: list[Node]) -> list[str]:
+    out = []
+    for node in nodes:
+        # The name first: splitting every directive's arguments was most of this.
+        if type(node) is Directive and node.lname in ("servername", "serveralias") and node.args:
+            if node.lname == "servername":
+                out.append(_host_of(node.args[0]))
+            else:
+                out += node.args
+        elif type(node) is Section and node.lname in CONDITIONALS:
+            out += _names(node.children)
+    return out
 
 
 def _host_of(server_name: str) -> str:

@@ -144,3 +144,23 @@ def test_down_verify_fails_on_the_unpatched_vhost_of_the_same_file(apache_factor
         in result.stdout, result.stdout
     assert "2 covered, 2 NOT covered" in result.stdout
     assert "Traceback" not in result.stderr and "NOT in maintenance" in result.stderr
+
+
+def test_a_name_inside_a_conditional_of_the_vhost_is_asked_too(apache_factory, served_tmp_path):
+    # httpd reads a ServerAlias inside the vhost's <IfDefine>/<IfModule> when the condition
+    # holds; verify must ask it like any other name, or that host goes unproven.
+    root = served_tmp_path / "sites"
+    (root / "cond").mkdir(parents=True)
+    (root / "cond" / "index.html").write_text("cond content\n")
+    conf = served_tmp_path / "cond.conf"
+    conf.write_text(SITE.format(name="cond").replace(
+        "    DocumentRoot", "    <IfDefine ROOT>\n        ServerAlias cdn.cond.example.com\n    </IfDefine>\n"
+                           "    <IfModule dir_module>\n        <IfDefine ROOT>\n"
+                           "            ServerAlias static.cond.example.com\n        </IfDefine>\n"
+                           "    </IfModule>\n    DocumentRoot"))
+    patching.apply([patching.plan(conf)], configtest=False)
+    apache = apache_factory([conf], defines={"ROOT": str(root)})
+    assert get(apache.url("/"), headers={"Host": "static.cond.example.com"}).body == b"cond content\n"
+    results = {(p.host, p.result) for p in coverage.verify(apache.conf)}
+    assert results == {(h, coverage.COVERED) for h in ("cond.example.com", "www.cond.example.com",
+                                                         "cdn.cond.example.com", "static.cond.example.com")}
