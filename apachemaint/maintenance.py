@@ -301,6 +301,10 @@ def up(targets: list[Target], *, grace: float = DISARM_GRACE) -> bool:
             site.close()
 
 
+# The window's record fields `status --json` shows as they were recorded.
+_SHOWN = ("since", "reason", "until", "until_given", "until_iso", "by", "langs")
+
+
 @dataclass
 class Status:
     target: Target
@@ -312,7 +316,7 @@ class Status:
         d = {"page": str(self.target.page), "source": self.target.source, "maintenance": self.down,
              "patched": self.target.patched}
         if self.record:
-            d.update({k: self.record.get(k) for k in ("since", "reason", "until", "until_given", "until_iso", "by")})
+            d.update({k: self.record.get(k) for k in _SHOWN})
             if self.record.get("until_iso"):
                 left = datetime.fromisoformat(self.record["until_iso"]) - now
                 d["seconds_left"] = max(0, int(left.total_seconds()))

@@ -37,6 +37,7 @@ PLAY = """\
         reason: "{{ reason | default('') }}"
         until: "{{ until | default(omit) }}"
         bypass_token: "{{ bypass_token | default(omit) }}"
+        langs: "{{ langs | default(omit) }}"
         apachemaint: "{{ apachemaint_command }}"
     # Every "server" is this machine: the facts land in the test's folder.
     - name: Facts
@@ -168,6 +169,29 @@ def test_the_bypass_token_is_in_no_command_line(site, fleet, tmp_path):
         assert get(server.url(f"/.apachemaint/bypass/{token}")).status == 302
     seen = log.read_text()
     assert " down " in seen and token not in seen, seen
+    assert site.run("site.yml", state="up").returncode == 0
+
+
+def test_langs_give_a_page_per_language_and_stay_idempotent(site, fleet):
+    names = [s.name for s in fleet.servers]
+    down = site.run("site.yml", state="down", reason="upgrade", langs=["en", "de"])
+    assert down.returncode == 0 and changed(down) == dict.fromkeys(names, 1), down.stdout + down.stderr
+    for server in fleet.servers:
+        german = get(server.url("/"), headers={"Accept-Language": "de"})
+        assert german.status == 503 and b"Wartungsarbeiten" in german.body, server.name
+        assert b"Down for maintenance" in get(server.url("/"), headers={"Accept-Language": "ja"}).body
+        assert down.facts[server.name]["langs"] == ["en", "de"]
+    again = site.run("site.yml", state="down", reason="upgrade", langs=["en", "de"])
+    assert changed(again) == dict.fromkeys(names, 0), again.stdout
+    # The same reason in one other language is another page: a change, and German is the default.
+    german = site.run("site.yml", state="down", reason="upgrade", langs=["de"])
+    assert changed(german) == dict.fromkeys(names, 1), german.stdout
+    for server in fleet.servers:
+        assert b"Wartungsarbeiten" in get(server.url("/"), headers={"Accept-Language": "en"}).body, server.name
+    # Without langs the page is the default language's again.
+    plain = site.run("site.yml", state="down", reason="upgrade")
+    assert changed(plain) == dict.fromkeys(names, 1), plain.stdout
+    assert all(b"Down for maintenance" in get(s.url("/")).body for s in fleet.servers)
     assert site.run("site.yml", state="up").returncode == 0
 
 

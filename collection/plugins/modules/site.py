@@ -47,6 +47,14 @@ options:
       - A window already open with the same O(reason) and O(until) is not rendered again when only the template
         changed; end it (O(state=up)) or change the reason to publish a new page.
     type: path
+  langs:
+    description:
+      - The page's languages, the first the default (V(en) when not given). With one, the page is in that
+        language (C(--lang)); with several, a page per language and Apache picks by Accept-Language (C(--langs),
+        needs mod_negotiation on the target).
+      - A window already open in other languages is rendered again (a change).
+    type: list
+    elements: str
   bypass:
     description: Make a bypass token for this window (always a change, since every token is new). It is in RV(stdout).
     type: bool
@@ -99,6 +107,7 @@ EXAMPLES = r"""
     state: down
     reason: database upgrade
     until: 30m
+    langs: [en, de]
 
 - name: Patch the vhost (then reload Apache)
   apachemaint.apache.site:
@@ -186,21 +195,34 @@ def read_page(path):
         return f.read(PAGE_LIMIT).decode("utf-8", "replace")
 
 
-def same_window(states, reason, until):
+def same_window(states, reason, until, langs):
     # until_given is the end as asked ("30m"); `until` is the end worked out from it, which a re-run
     # asking "30m" again would never match. A re-run keeps the window: it does not push the end back.
+    # An apachemaint that does not report langs cannot tell: its window is taken as it is.
     return all(s["maintenance"] and (s.get("reason") or "") == reason
-               and (s.get("until_given", s.get("until")) or "") == until for s in as_list(states))
+               and (s.get("until_given", s.get("until")) or "") == until
+               and (s.get("langs") or langs) == langs for s in as_list(states))
 
 
-def down_args(params):
+def wanted_langs(params):
+    return [code.strip() for code in params["langs"] or [] if code.strip()] or ["en"]
+
+
+def lang_args(params, render=False):
+    langs = wanted_langs(params)
+    if render or len(langs) == 1:  # render makes the default language's page, the one the flag holds
+        return ["--lang", langs[0]]
+    return ["--langs", ",".join(langs)]
+
+
+def down_args(params, render=False):
     p = params
     args = ["--reason", p["reason"]]
     if p["until"]:
         args += ["--until", p["until"]]
     if p["template"]:
         args += ["--template", p["template"]]
-    return args
+    return args + lang_args(p, render)
 
 
 def proof_args(params):
@@ -222,14 +244,14 @@ def window(module, cli, target):
         else ""
     reason, until = p["reason"].strip(), (p["until"] or "").strip()
     if p["state"] == "down":
-        changed = p["bypass"] or bool(p["bypass_token"]) or not same_window(before, reason, until)
+        changed = p["bypass"] or bool(p["bypass_token"]) or not same_window(before, reason, until, wanted_langs(p))
     else:
         changed = any(s["maintenance"] for s in as_list(before))
     result = {"changed": changed}
     if changed and module._diff:
         new = ""
         if p["state"] == "down":
-            new = cli.run("render", *down_args(p))[1] * len(pages)
+            new = cli.run("render", *down_args(p, render=True))[1] * len(pages)
         result["diff"] = {"before": old, "after": new,
                           "before_header": ", ".join(pages), "after_header": ", ".join(pages)}
     if changed and not module.check_mode:
@@ -278,6 +300,7 @@ def main():
             "reason": {"type": "str", "default": ""},
             "until": {"type": "str"},
             "template": {"type": "path"},
+            "langs": {"type": "list", "elements": "str"},
             "bypass": {"type": "bool", "default": False},
             "bypass_token": {"type": "str", "no_log": True},
             "verify": {"type": "bool", "default": False},
