@@ -82,7 +82,15 @@ class _Site:
 
     def page_id(self) -> str | None:
         st = pagedir.entry(self.folder.fd, self.target.page.name)
-        return f"{st.st_dev}:{st.st_ino}" if st is not None else None
+        return pagedir.identity(st) if st is not None else None
+
+    def holds(self, record: dict) -> bool:
+        """Whether the page is the very file ``record``'s `down` wrote.  A record from before
+        page ids had a modification time (``dev:ino``) is judged by what it has."""
+        recorded, current = record.get("page_id"), self.page_id()
+        if not (recorded and current):
+            return False
+        return current == recorded or (recorded.count(":") == 1 and current.startswith(recorded + ":"))
 
 
 # What `down` writes to state.json, by type (None: a field left out or not known).
@@ -230,10 +238,9 @@ def _stage(site: _Site, staged: list, html: bytes, twin: bytes, maps: tuple[byte
     """Write one site's new window to temp files; the order to switch them in: the armed
     copy, twin and Retry-After first, the flag last."""
     old = site.record()
-    current = site.page_id()
     # The same window only while the page is the very file our last `down` put there; a
     # page removed by hand or by another tool ended that window, and its tokens with it.
-    new_window = not (current and old and old.get("page_id") == current and old.get("window"))
+    new_window = not (old and site.holds(old) and old.get("window"))
     record["window"] = secrets.token_hex(8) if new_window else old["window"]
     st, folder, t = site.state, site.folder, site.target
     if new_window and site.bypass is not None:
@@ -250,7 +257,7 @@ def _stage(site: _Site, staged: list, html: bytes, twin: bytes, maps: tuple[byte
     if token:
         order.append(add(site.bypass, token, b"", 0o600))
     flag = add(folder, t.page.name, html, 0o644)
-    record["page_id"] = f"{flag.ident[0]}:{flag.ident[1]}"
+    record["page_id"] = flag.ident
     order += [add(st, block.STATE_FILE, (json.dumps(record, indent=2) + "\n").encode(), 0o644), flag]
     return order
 
@@ -338,7 +345,7 @@ def status(targets: list[Target]) -> list[Status]:
             except OSError:
                 on = False
             record, problem = site.read_record() if on else (None, "")
-            if record and record.get("page_id") not in (None, site.page_id()):
+            if record and record.get("page_id") is not None and not site.holds(record):
                 record = None  # left by an earlier window; this page came from elsewhere
         finally:
             site.close()

@@ -301,7 +301,13 @@ class Staged:
     temp: str
     name: str
     path: str
-    ident: tuple[int, int]  # (st_dev, st_ino): the file as it will be once switched
+    ident: str  # the file as it will be once switched (see `identity`)
+
+
+def identity(st: os.stat_result) -> str:
+    """Which file this is, as a record keeps it: an inode number is reused once its file is
+    gone, and a file rewritten in place keeps it, so its modification time goes with it."""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
 
 
 def stage(fd: int, name: str, data: bytes, mode: int, path: str) -> Staged:
@@ -332,7 +338,7 @@ def stage(fd: int, name: str, data: bytes, mode: int, path: str) -> Staged:
         _unlink(fd, temp)
         raise ApacheMaintError(f"cannot write: {exc.strerror}", path) from None
     os.close(f)
-    return Staged(fd, temp, name, path, (st.st_dev, st.st_ino))
+    return Staged(fd, temp, name, path, identity(st))
 
 
 def switch(s: Staged) -> None:
