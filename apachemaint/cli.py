@@ -295,12 +295,16 @@ def _down(targets, reason, until, template, bypass, verify=False, lang=None, ref
         date = "" if result.retry_header == str(result.retry_after) else f", sent as {result.retry_header}"
         print(f"maintenance on: {t.page} (Retry-After {result.retry_after}{capped}{date})")
     if result.token:
+        # A token the caller gave is not echoed: this output lands in deploy and CI logs, once a
+        # server; whoever made the token has it.
+        token = "<token>" if bypass_token else result.token
         cookie = targets[0].options.bypass_cookie
-        print(f"bypass for this window only: send the cookie {cookie}={result.token}")
-        print(f"  e.g. curl --cookie '{cookie}={result.token}' URL, or in the browser console: "
-              f"document.cookie = '{cookie}={result.token}; path=/'")
+        print(f"bypass for this window only: send the cookie {cookie}={token}"
+              + (" (the token given, not shown)" if bypass_token else ""))
+        print(f"  e.g. curl --cookie '{cookie}={token}' URL, or in the browser console: "
+              f"document.cookie = '{cookie}={token}; path=/'")
         if url := targets[0].options.bypass_url:
-            print(f"  or open {url}/{result.token} on the site: it sets the cookie and redirects to /")
+            print(f"  or open {url}/{token} on the site: it sets the cookie and redirects to /")
     _proved(targets, result.html, verify, verify_url, config, connect)
     return result
 

@@ -141,6 +141,11 @@ module Capistrano
           Tasks.report(host, out)
           lock.synchronize { done << host }
         end
+        # apachemaint does not echo a token it is given, so the one made for this run is shown
+        # here, once for the fleet; a token from the settings is the user's already.
+        if @fleet_token && done.any?
+          SSHKit.config.output.info("apachemaint: this window's bypass token (every server): #{@fleet_token}")
+        end
         [done, failures]
       end
 
