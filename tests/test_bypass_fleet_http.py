@@ -35,8 +35,8 @@ class Server:
                                                                  "BACKEND_PORT": str(backend.port)})
         self.host = f"proxy.test:{self.apache.port}"  # as a browser sends it
 
-    def get(self, path: str, cookie: str | None = None):
-        headers = {"Host": self.host}
+    def get(self, path: str, cookie: str | None = None, headers: dict | None = None):
+        headers = {"Host": self.host, **(headers or {})}
         if cookie:
             headers["Cookie"] = cookie
         return request("GET", self.apache.url(path), headers=headers)
