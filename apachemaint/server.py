@@ -352,9 +352,10 @@ def installed_layout() -> Layout | None:
 
 # --- asking httpd ------------------------------------------------------------------------
 
-_INCLUDED = re.compile(r"^\s*\((?:\*|\d+)\)\s+(.+?)\s*$")
-_MODULE = re.compile(r"^\s*(\w+)_module\s+\((?:static|shared)\)\s*$")
-_DEFINE = re.compile(r"^Define:\s+(\S+?)(?:=.*)?\s*$")
+# Patterns, compiled by re (and kept in its cache) on first use: only --use-apachectl needs them.
+_INCLUDED = r"^\s*\((?:\*|\d+)\)\s+(.+?)\s*$"
+_MODULE = r"^\s*(\w+)_module\s+\((?:static|shared)\)\s*$"
+_DEFINE = r"^Define:\s+(\S+?)(?:=.*)?\s*$"
 _OWN_DEFINES = {"DUMP_INCLUDES", "DUMP_MODULES", "DUMP_RUN_CFG"}
 
 
@@ -387,12 +388,12 @@ def parse_dump(out: str) -> tuple[list[Path], set[str], set[str]]:
             section = "includes"
         elif line.startswith("Loaded Modules:"):
             section = "modules"
-        elif m := _DEFINE.match(line):
+        elif m := re.match(_DEFINE, line):
             if m.group(1) not in _OWN_DEFINES:
                 defines.add(m.group(1))
-        elif section == "includes" and (m := _INCLUDED.match(line)):
+        elif section == "includes" and (m := re.match(_INCLUDED, line)):
             files.append(Path(m.group(1)))
-        elif section == "modules" and (m := _MODULE.match(line)):
+        elif section == "modules" and (m := re.match(_MODULE, line)):
             modules.add(m.group(1))
             if m.group(1) == "http":
                 modules.add("http_core")
