@@ -235,6 +235,10 @@ def _write(data: bytes) -> None:
     if where is None:
         return
     try:
+        parent = os.path.dirname(os.path.abspath(where))
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        if os.stat(parent).st_uid != os.geteuid():  # root with a user's HOME (sudo -E): not root's to fill
+            return
         os.makedirs(where, mode=0o700, exist_ok=True)
         dir_fd = _open_folder(where)
     except OSError:

@@ -161,6 +161,22 @@ def _someone_elses(record: Path, tmp_path: Path) -> None:
     os.chown(record, 65534, 65534)
 
 
+def test_no_record_is_made_in_someone_elses_folder(installed, lone, tmp_path, monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("giving a folder to another user needs root")
+    home = tmp_path / "home" / "someone"
+    home.mkdir(parents=True)
+    os.chown(home, 65534, 65534)  # as `sudo -E` leaves HOME: the user's, not root's
+    monkeypatch.delenv("APACHEMAINT_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    assert servercache.folder() == str(home / ".cache" / "apachemaint")
+    (home / ".cache").mkdir()
+    os.chown(home / ".cache", 65534, 65534)
+    assert server.detect([lone]) == {}
+    assert list((home / ".cache").iterdir()) == []
+
+
 @pytest.mark.parametrize("spoil", [_a_link_to_a_good_record, _group_writable, _folder_group_writable,
                                    _folder_a_link, _someone_elses])
 def test_a_record_that_is_not_the_users_alone_is_ignored(installed, lone, own_cache_dir, tmp_path, spoil):
