@@ -33,7 +33,9 @@ def main(rounds: int) -> str:
         env = {**os.environ, "APACHEMAINT_STATE_DIR": str(Path(tmp) / "state"),
                "APACHEMAINT_CACHE_DIR": str(Path(tmp) / "cache")}
         no_cache = {**env, "APACHEMAINT_CACHE_DIR": ""}
-        py, am = [sys.executable], [sys.executable, "-m", "apachemaint"]
+        # The console script, as pre-commit runs it (`python -m` adds runpy's own imports).
+        script = Path(sys.executable).with_name("apachemaint")
+        py, am = [sys.executable], [str(script)] if script.is_file() else [sys.executable, "-m", "apachemaint"]
         cmds = {
             "python -c pass": (py + ["-c", "pass"], env),
             "apachemaint --help": (am + ["--help"], env),
