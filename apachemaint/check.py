@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import layouts, reader, server, suppression, vhosts
+from . import reader, server, suppression, vhosts
 from .errors import ApacheMaintError
 from .exclude import Excludes
 from .findings import Finding, RuleInfo, Severity
@@ -119,7 +119,7 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
     checks the files it read, with the facts of the whole server, and the other process's
     findings join this one's.  Without a split, the rules alone may still be shared
     (forked.map_split)."""
-    from . import forked, split_read
+    from . import forked, layouts, split_read
 
     layout = None
     if main is None:

@@ -11,25 +11,30 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 
-@dataclass
 class Request:
-    """What the user asked for (None: not given)."""
-    files: list[Path] = field(default_factory=list)  # none: the whole server
-    config: Path | None = None
-    use_apachectl: bool = False
-    format: str | None = None
-    fail_on: str | None = None
-    ignore: list[str] | None = None
-    select: list[str] | None = None
-    fix: bool = False
-    no_configtest: bool = False
-    exclude: list[str] | None = None
-    stdin_filename: str | None = None
-    output: Path | None = None
+    """What the user asked for (None: not given).  A plain class: a dataclass's methods are
+    generated and compiled on every start, 0.9 ms of a one-file check."""
+
+    def __init__(self, files: list[Path] | None = None, config: Path | None = None, use_apachectl: bool = False,
+                 format: str | None = None, fail_on: str | None = None, ignore: list[str] | None = None,
+                 select: list[str] | None = None, fix: bool = False, no_configtest: bool = False,
+                 exclude: list[str] | None = None, stdin_filename: str | None = None,
+                 output: Path | None = None) -> None:
+        self.files = files or []  # none: the whole server
+        self.config = config
+        self.use_apachectl = use_apachectl
+        self.format = format
+        self.fail_on = fail_on
+        self.ignore = ignore
+        self.select = select
+        self.fix = fix
+        self.no_configtest = no_configtest
+        self.exclude = exclude
+        self.stdin_filename = stdin_filename
+        self.output = output
 
 
 def run(req: Request, *, progress=None, note: Callable[[str], None] | None = None) -> int:

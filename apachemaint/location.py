@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import block, layouts, reader, server, vhosts
+from . import block, reader, server, vhosts
 from .block import BlockOptions, Legacy
 from .errors import ApacheMaintError, InvalidOption
 from .reader import CONDITIONALS, ConfigFile, Directive, Section
@@ -283,13 +283,15 @@ def for_docroot(docroot: str, page: str = block.DEFAULT_PAGE) -> str:
 def site_pages() -> str:
     """The folder under which vhosts without a DocumentRoot get their page folders, as the
     installed platform's layout says (Debian's when none is installed)."""
+    from . import layouts  # here: a check (pre-commit's) never needs the platform records
+
     lay = server.installed_layout() or layouts.LAYOUTS[0]
     return str(lay.site_pages)
 
 
 _APP_PATHS = {"wsgiscriptalias": 1, "wsgiscriptaliasmatch": 1, "alias": 1, "aliasmatch": 1,
               "scriptalias": 1, "passengerapproot": 0}  # the argument that names a path
-_NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_NAME_SAFE = r"[^A-Za-z0-9._-]"  # re compiles it on first use: patching only
 
 
 def _app_paths(vh: vhosts.VHost) -> list[str]:
@@ -314,7 +316,7 @@ def _site_name(vh: vhosts.VHost) -> str:
     name = name.split("://")[-1].split(":")[0].strip(".").lower()
     if not name:
         name = "vhost-" + (vh.section.args[0] if vh.section.args else "default")
-    return _NAME_SAFE.sub("_", name)
+    return re.sub(_NAME_SAFE, "_", name)
 
 
 def own_page(vh: vhosts.VHost, pages: str | None = None, disk: dict | None = None) -> str:

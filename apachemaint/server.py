@@ -14,13 +14,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import layouts, reader
+from . import reader
 from .conditions import holds, module_key
-from .envvars import debian_envvars
 from .errors import ApacheMaintError, ConfigSyntaxError
-from .layouts import DEBIAN_BUILTIN, Layout
 from .reader import ConfigFile, Directive, Section
+
+if TYPE_CHECKING:
+    from .layouts import Layout
 
 
 @dataclass
@@ -106,6 +108,9 @@ def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool 
     ``read_include`` is handed the files of every Include and must read them (with the
     walker's ``visit_each``): split_read.TwoProcessRead reads a big one in two processes,
     and ``elsewhere`` then counts the files the other process read and checks."""
+    from .envvars import debian_envvars
+    from .layouts import DEBIAN_BUILTIN  # here: a one-file check answered by servercache loads neither
+
     main = Path(main).absolute()
     if not main.is_file():
         raise ApacheMaintError("server config not found", main)
@@ -331,30 +336,49 @@ def _matching_files(folder: str, pattern: str) -> list[str] | str:
 
 
 def detect(paths: list[Path], parsed: dict[str, ConfigFile] | None = None) -> dict[Path, Server]:
-    """The installed server config that includes each path, for the paths that have one."""
+    """The installed server config that includes each path, for the paths that have one.
+
+    Whether any does is kept between runs (``servercache``): a one-file check of a file the
+    installed server does not include then reads none of that server."""
+    import time
+
+    from . import servercache
+
+    if parsed is None and servercache.none_includes(paths):
+        return {}
+    from . import layouts
+
+    started = time.time_ns()
     found: dict[Path, Server] = {}
     mains: set[Path] = set()
+    loaded = []
     for layout, _score in layouts.candidates():
         if layout.main in mains:  # records that share a main path (SUSE, Gentoo, Alpine): read once
             continue
         mains.add(layout.main)
         server = load(layout.main, layout, parsed=parsed)
+        loaded.append((layout, server))
         for p in paths:
             if p not in found and server.includes(p):
                 found[p] = server
+    if parsed is None:
+        servercache.remember(loaded, started)
     return found
 
 
 def installed_layout() -> Layout | None:
     """The platform this machine is (see layouts.recognise), with its paths as seen from here."""
+    from . import layouts
+
     return layouts.recognise()
 
 
 # --- asking httpd ------------------------------------------------------------------------
 
-_INCLUDED = re.compile(r"^\s*\((?:\*|\d+)\)\s+(.+?)\s*$")
-_MODULE = re.compile(r"^\s*(\w+)_module\s+\((?:static|shared)\)\s*$")
-_DEFINE = re.compile(r"^Define:\s+(\S+?)(?:=.*)?\s*$")
+# Patterns, compiled by re (and kept in its cache) on first use: only --use-apachectl needs them.
+_INCLUDED = r"^\s*\((?:\*|\d+)\)\s+(.+?)\s*$"
+_MODULE = r"^\s*(\w+)_module\s+\((?:static|shared)\)\s*$"
+_DEFINE = r"^Define:\s+(\S+?)(?:=.*)?\s*$"
 _OWN_DEFINES = {"DUMP_INCLUDES", "DUMP_MODULES", "DUMP_RUN_CFG"}
 
 
@@ -387,12 +411,12 @@ def parse_dump(out: str) -> tuple[list[Path], set[str], set[str]]:
             section = "includes"
         elif line.startswith("Loaded Modules:"):
             section = "modules"
-        elif m := _DEFINE.match(line):
+        elif m := re.match(_DEFINE, line):
             if m.group(1) not in _OWN_DEFINES:
                 defines.add(m.group(1))
-        elif section == "includes" and (m := _INCLUDED.match(line)):
+        elif section == "includes" and (m := re.match(_INCLUDED, line)):
             files.append(Path(m.group(1)))
-        elif section == "modules" and (m := _MODULE.match(line)):
+        elif section == "modules" and (m := re.match(_MODULE, line)):
             modules.add(m.group(1))
             if m.group(1) == "http":
                 modules.add("http_core")

@@ -31,9 +31,11 @@ def require_apache() -> str:
 
 
 def _real_state_dirs() -> list[Path]:
-    """The state folders apachemaint uses when APACHEMAINT_STATE_DIR is not set."""
+    """The state folders apachemaint uses when APACHEMAINT_STATE_DIR is not set, and the
+    cache folder when APACHEMAINT_CACHE_DIR is not."""
     xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return [Path("/var/lib/apachemaint"), Path(xdg) / "apachemaint"]
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return [Path("/var/lib/apachemaint"), Path(xdg) / "apachemaint", Path(cache) / "apachemaint"]
 
 
 def _snapshot(folder: Path) -> tuple | None:
@@ -65,6 +67,14 @@ def own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     state = tmp_path_factory.mktemp("state") / "apachemaint"
     monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(state))
     return state
+
+
+@pytest.fixture(autouse=True)
+def own_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own APACHEMAINT_CACHE_DIR (servercache), never the user's."""
+    cache = tmp_path_factory.mktemp("cache") / "apachemaint"
+    monkeypatch.setenv("APACHEMAINT_CACHE_DIR", str(cache))
+    return cache
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

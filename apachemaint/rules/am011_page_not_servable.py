@@ -36,7 +36,6 @@ from __future__ import annotations
 import os
 import re
 
-from .. import location
 from ..block import ERROR_URL, STATE_DIR
 from ..findings import Severity
 from ..reader import Directive, Section
@@ -54,7 +53,7 @@ _COPY = "page.html"  # what the block serves while `down` has armed it
 # An <If> that holds for the 503's ErrorDocument (the request the page is served in), e.g.
 # <If "%{ENV:REDIRECT_STATUS} == '503'">: a grant there lets a visitor without a login see
 # the page.  Another <If> holds for some requests only, and is not taken as a grant.
-_ERROR_PAGE_ONLY = re.compile(r"REDIRECT_STATUS\}\s*(?:==|=~|-eq)\s*['\"/^]*503\b")
+_ERROR_PAGE_ONLY = r"REDIRECT_STATUS\}\s*(?:==|=~|-eq)\s*['\"/^]*503\b"  # re compiles it on first use
 _GRANT_ERROR_PAGE = "<If \"%{ENV:REDIRECT_STATUS} == '503'\"> Require all granted </If>"
 
 
@@ -97,6 +96,7 @@ def check(ctx):
 
 
 def _docroot(ctx) -> tuple[str, int] | None:
+    from .. import location  # here: a vhost without a block (a pre-commit check's AM001) never loads it
     where = location.for_apache(ctx.vhost, DOCROOT, ctx.server)  # the vhost's own, as AM013 sees it
     if where.page is not None:
         return where.page, where.line
@@ -141,7 +141,7 @@ def _access(ctx, folder: str, filename: str) -> tuple[str | None, Section | None
             if _search(url, ERROR_URL) if regex else (url == "/" or ERROR_URL == url.rstrip("/")
                                                       or ERROR_URL.startswith(url.rstrip("/") + "/")):
                 locations.append(sec)
-        elif name == "if" and _ERROR_PAGE_ONLY.search(sec.raw_args):
+        elif name == "if" and re.search(_ERROR_PAGE_ONLY, sec.raw_args):
             ifs.append(sec)  # merged after every other section: it has the last word
     ordered = [s for _, _, s in sorted(dirs, key=lambda c: c[:2])] + dir_matches + files + locations + ifs
     # Two separate checks, both of which must let a client in: authz_core's Require (the

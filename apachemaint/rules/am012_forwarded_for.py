@@ -28,8 +28,9 @@ CODE = "AM012"
 SUMMARY = "allow-list trusts X-Forwarded-For/X-Real-IP (spoofable) instead of mod_remoteip"
 SEVERITY = Severity.WARNING
 
-_HEADER = re.compile(r"%\{HTTP:(X-Forwarded-For|X-Real-IP)\}|\b(?:req|http|req_novary)\(\s*['\"]"
-                     r"(X-Forwarded-For|X-Real-IP)['\"]", re.IGNORECASE)
+# Compiled by re on first use (and kept in its cache): most vhosts never name the header.
+_HEADER = (r"(?i)%\{HTTP:(X-Forwarded-For|X-Real-IP)\}|\b(?:req|http|req_novary)\(\s*['\"]"
+           r"(X-Forwarded-For|X-Real-IP)['\"]")
 
 
 def check(ctx):
@@ -39,7 +40,7 @@ def check(ctx):
         if not (is_maintenance_rule(rule) or any(is_maintenance_rule(c) for c in conds)):
             continue
         for cond in conds:
-            m = _HEADER.search(cond.raw_args)
+            m = re.search(_HEADER, cond.raw_args)
             if m:
                 header = m.group(1) or m.group(2)
                 yield cond.line, (f"maintenance allow-list matches the {header} header, which any client "

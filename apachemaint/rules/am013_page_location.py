@@ -25,7 +25,6 @@ all name the same folder.
 """
 from __future__ import annotations
 
-from .. import location
 from ..findings import Severity
 
 CODE = "AM013"
@@ -36,6 +35,7 @@ SEVERITY = Severity.ERROR
 def check(ctx):
     if not ctx.managed:
         return
+    from .. import location  # only with a block: see AM011
     page = ctx.managed[0].marker.options.page
     if not page.startswith(location.DOCROOT):
         return

@@ -20,7 +20,6 @@ block then reads ``page=/var/www/apachemaint/SERVERNAME/maintenance.html``).
 """
 from __future__ import annotations
 
-from .. import location
 from ..findings import Severity
 
 CODE = "AM015"
@@ -31,6 +30,7 @@ SEVERITY = Severity.INFO
 def check(ctx):
     if not ctx.managed:
         return
+    from .. import location  # only with a block: see AM011
     page = ctx.managed[0].marker.options.page
     if not page.startswith(location.DOCROOT):
         return

@@ -24,7 +24,6 @@ or with ``public/system`` linked into ``shared/`` (``append :linked_dirs, "publi
 """
 from __future__ import annotations
 
-from .. import location
 from ..findings import Severity
 
 CODE = "AM017"
@@ -35,6 +34,7 @@ SEVERITY = Severity.WARNING
 def check(ctx):
     if not ctx.managed:
         return
+    from .. import location  # only with a block: see AM011
     where = location.for_apache(ctx.vhost, ctx.managed[0].marker.options.page, ctx.server)
     if where.page is None:
         return  # AM013/AM015 say why

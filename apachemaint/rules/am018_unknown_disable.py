@@ -29,14 +29,14 @@ def check(ctx):
     # Once per file: on its first vhost (where the file's other findings are).
     if find(ctx.cf)[0].section is not ctx.vhost.section:
         return
-    import difflib
-
     from ..check import PARSE_ERROR
     from . import REGISTRY
 
     known = {*REGISTRY, PARSE_ERROR, "ALL"}
     for line, code in named(ctx.cf):
         if code not in known:
+            import difflib  # only for a code that is no rule: the block's own disable comment names known ones
+
             near = difflib.get_close_matches(code, sorted(known - {"ALL"}), n=1)
             hint = f" (did you mean {near[0]}?)" if near else "; see apachemaint rules"
             yield line, f"unknown rule code {code} in a disable comment: it suppresses nothing{hint}"
