@@ -236,10 +236,16 @@ def _write(data: bytes) -> None:
         return
     try:
         parent = os.path.dirname(os.path.abspath(where))
-        os.makedirs(parent, mode=0o700, exist_ok=True)
-        if os.stat(parent).st_uid != os.geteuid():  # root with a user's HOME (sudo -E): not root's to fill
+        # Root with a user's HOME (sudo -E) must not fill, nor make, a folder in it: each level
+        # made only inside a folder of our own.
+        if not os.path.isdir(parent):
+            if os.stat(os.path.dirname(parent)).st_uid != os.geteuid():
+                return
+            os.mkdir(parent, 0o700)
+        if os.stat(parent).st_uid != os.geteuid():
             return
-        os.makedirs(where, mode=0o700, exist_ok=True)
+        if not os.path.isdir(where):
+            os.mkdir(where, 0o700)
         dir_fd = _open_folder(where)
     except OSError:
         return

@@ -171,6 +171,9 @@ def test_no_record_is_made_in_someone_elses_folder(installed, lone, tmp_path, mo
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(home))
     assert servercache.folder() == str(home / ".cache" / "apachemaint")
+    # Without a ~/.cache of the user's, root makes none in their home either.
+    assert server.detect([lone]) == {}
+    assert list(home.iterdir()) == []
     (home / ".cache").mkdir()
     os.chown(home / ".cache", 65534, 65534)
     assert server.detect([lone]) == {}
