@@ -198,15 +198,34 @@ def plan(path: str | Path, given: dict | None = None, pages: str | None = None,
          edit: Callable[[ConfigFile], tuple[str, list[VHostResult]]] | None = None,
          disk: dict | None = None) -> FilePlan:
     """The plan for one file: ``plan_text`` (patch), or ``edit`` (unpatch: ``unplan_text``)."""
-    real, followed = resolve_link(path)
-    try:
-        seen = Stamp.of(os.lstat(real))  # before reading: a later edit then shows as a change
-    except OSError:
-        seen = None  # reading reports what is wrong
-    cf = reader.read(real)
+    real, followed, seen, cf = _read(path)
     cf.path = str(path)
     text, results = edit(cf) if edit else plan_text(cf, given, pages, disk)
     return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(text), results, seen, cf)
+
+
+def _read(path: str | Path) -> tuple[Path, bool, Stamp | None, ConfigFile]:
+    """The file behind ``path`` (its absolute path, whether a link was followed), the stamp
+    of that file as it was when read, and its parse.
+
+    The stamp must be taken before the read, so that a later edit shows as a change.  A
+    file that is no link is opened with O_NOFOLLOW and the stamp is the open file's own
+    fstat: one open and one stat instead of an lstat to tell a link, another of the path
+    resolved, and the open's.  A link (ELOOP), or anything the open refuses, takes the way
+    that follows links and names what is wrong."""
+    name = os.fspath(path)
+    got: list[os.stat_result] = []
+    try:
+        data = reader.read_bytes(name, got.append, follow=False)
+    except OSError:
+        real, followed = resolve_link(path)
+        try:
+            seen = Stamp.of(os.lstat(real))
+        except OSError:
+            seen = None  # reading reports what is wrong
+        return real, followed, seen, reader.read(real)
+    real = Path(name if name[:1] == "/" else os.path.join(os.getcwd(), name))
+    return real, False, Stamp.of(got[0]), reader.parse(data, str(real))
 
 
 def plan_all(paths: Sequence[str | Path], given: dict | None = None, pages: str | None = None,
