@@ -62,7 +62,10 @@ class FilePlan:
     ``seen`` stamps the file as ``lstat`` found it just before it was read: the write is
     refused if the file changed after that.  ``cf``, the parse tree, stays in the process
     that planned (a plan from ``plan_all``'s second process arrives without it); it spares
-    the config test a second read of the file.
+    the config test a second read of the file.  ``edits`` (patch's plans) are the spans of
+    the old text that the new one replaces: a plan travels as the old bytes and its edits,
+    whose block text thousands of vhosts share, rather than as a second, larger copy of
+    the file (see ``__reduce__``).
     """
     path: str  # as the user named it
     real: Path  # the file actually written
@@ -72,9 +75,16 @@ class FilePlan:
     results: list[VHostResult] = field(default_factory=list)
     seen: Stamp | None = None
     cf: ConfigFile | None = None
+    edits: tuple[tuple[int, int, str], ...] | None = None
 
     def __reduce__(self):
         # Pickled without the parse tree: it stays in the process that planned (see plan_all).
+        # With its edits, without its new bytes: at 5,000 files of one block each, pickle
+        # sends the block's text once (the same str object from block.render's cache) and
+        # the plans are a sixth of the bytes to pickle, send and unpickle.
+        if self.edits is not None:
+            return _rebuilt, (self.path, str(self.real), self.followed_link, self.old_bytes, self.edits,
+                              self.results, self.seen)
         return FilePlan, (self.path, self.real, self.followed_link, self.old_bytes, self.new_bytes,
                           self.results, self.seen)
 
@@ -96,6 +106,33 @@ class FilePlan:
         return "".join(difflib.unified_diff(old, new, self.path, self.path))
 
 
+def _rebuilt(path: str, real: str, followed_link: bool, old_bytes: bytes,
+             edits: tuple[tuple[int, int, str], ...], results: list[VHostResult], seen: Stamp | None) -> FilePlan:
+    """A pickled plan put back together: the new bytes are the old text with the edits made."""
+    old = old_bytes.decode("utf-8", "surrogateescape")  # the text the plan's offsets count in
+    new = _spliced(old, edits).encode("utf-8", "surrogateescape")
+    return FilePlan(path, _path(real), followed_link, old_bytes, new, results, seen, edits=edits)
+
+
+def _path(absolute: str) -> Path:
+    """``Path(absolute)`` at a third of its cost: a run's files share a few folders, and
+    joining a name to a folder's Path parses only the name (unpickling a Path parses it all)."""
+    folder, _, name = absolute.rpartition("/")
+    return _folder_path(folder or "/") / name if name else Path(absolute)
+
+
+@lru_cache(maxsize=256)
+def _folder_path(folder: str) -> Path:
+    return Path(folder)
+
+
+def _spliced(text: str, edits: tuple[tuple[int, int, str], ...]) -> str:
+    """``text`` with each ``(start, end, new)`` span replaced; ``edits`` sorted last first."""
+    for start, end, new in edits:
+        text = text[:start] + new + text[end:]
+    return text
+
+
 def _indent(cf: ConfigFile, vh: vhosts.VHost) -> tuple[str, str]:
     """The indentation of the vhost's body and one nesting step, as the file already uses them."""
     outer = cf.line_indent(vh.section.start)
@@ -111,7 +148,15 @@ def _indent(cf: ConfigFile, vh: vhosts.VHost) -> tuple[str, str]:
 
 def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = None,
               disk: dict | None = None) -> tuple[str, list[VHostResult]]:
-    """The new text of ``cf`` and what happens to each vhost.
+    """The new text of ``cf`` and what happens to each vhost (``plan_edits``, made)."""
+    edits, results = plan_edits(cf, given, pages, disk)
+    return _spliced(cf.text, edits), results
+
+
+def plan_edits(cf: ConfigFile, given: dict | None = None, pages: str | None = None,
+               disk: dict | None = None) -> tuple[tuple[tuple[int, int, str], ...], list[VHostResult]]:
+    """The spans of ``cf.text`` to replace, ``(start, end, new text)``, last first, and what
+    happens to each vhost.
 
     ``given`` holds the options the user named (None for the rest); a vhost that already
     carries a block keeps its recorded options for everything not given, and a replaced
@@ -166,10 +211,7 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
                                                            f"apachemaint unpatch{_page_note(opts)}"))
         else:
             results.append(VHostResult(ref, Action.INSERTED, _page_note(opts).removeprefix("; ")))
-    text = cf.text
-    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        text = text[:start] + new + text[end:]
-    return text, results
+    return tuple(sorted(edits, key=lambda e: (e[0], e[1]), reverse=True)), results
 
 
 _DEFAULTS = BlockOptions()
@@ -200,8 +242,12 @@ def plan(path: str | Path, given: dict | None = None, pages: str | None = None,
     """The plan for one file: ``plan_text`` (patch), or ``edit`` (unpatch: ``unplan_text``)."""
     real, followed, seen, cf = _read(path)
     cf.path = str(path)
-    text, results = edit(cf) if edit else plan_text(cf, given, pages, disk)
-    return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(text), results, seen, cf)
+    if edit:
+        text, results = edit(cf)
+        return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(text), results, seen, cf)
+    edits, results = plan_edits(cf, given, pages, disk)
+    return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(_spliced(cf.text, edits)), results,
+                    seen, cf, edits)
 
 
 def _read(path: str | Path) -> tuple[Path, bool, Stamp | None, ConfigFile]:
@@ -224,7 +270,7 @@ def _read(path: str | Path) -> tuple[Path, bool, Stamp | None, ConfigFile]:
         except OSError:
             seen = None  # reading reports what is wrong
         return real, followed, seen, reader.read(real)
-    real = Path(name if name[:1] == "/" else os.path.join(os.getcwd(), name))
+    real = _path(name if name[:1] == "/" else os.path.join(os.getcwd(), name))
     return real, False, Stamp.of(got[0]), reader.parse(data, str(real))
 
 
