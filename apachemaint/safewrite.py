@@ -523,6 +523,15 @@ def sync_paths(paths: Iterable[str | Path]) -> None:
                     raise UnsafeWrite(f"cannot sync: {exc.strerror}", path) from None
 
 
+def sync_in(folder: str | Path, names: list[str]) -> None:
+    """``sync_paths`` for ``folder`` and ``names``, files in it (so on its filesystem, which
+    needs no stat of each to be told): one ``syncfs`` there when they are many."""
+    syncfs = _syncfs() if len(names) + 1 >= SYNCFS_FROM else None
+    if syncfs and _syncfs_at(syncfs, folder):
+        return
+    sync_paths([*names, folder])
+
+
 def _fsync_path(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:

@@ -181,7 +181,7 @@ class Transaction:
         return self.checkpoint
 
     def _changes(self) -> list[checkpoint.Change]:
-        return [checkpoint.Change(e.path, e.before, e.after) for e in self.edits]
+        return [checkpoint.Change(e.path, e.before, e.after, e.seen) for e in self.edits]
 
     def _created(self) -> list[checkpoint.Created]:
         return ([checkpoint.Created(str(p), "folder") for p in self.folders]
