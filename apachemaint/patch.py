@@ -9,6 +9,7 @@ byte).
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from . import block, forked, location, reader, server, vhosts
 from .block import BlockOptions, State
 from .errors import ConfigSyntaxError
 from .reader import Blank, ConfigFile
-from .safewrite import Stamp, resolve_link
+from .safewrite import Stamp, real_path, resolve_link
 from .transaction import Transaction
 
 
@@ -238,9 +239,10 @@ def _merged(options: BlockOptions, named: tuple) -> BlockOptions:
 
 def plan(path: str | Path, given: dict | None = None, pages: str | None = None,
          edit: Callable[[ConfigFile], tuple[str, list[VHostResult]]] | None = None,
-         disk: dict | None = None) -> FilePlan:
-    """The plan for one file: ``plan_text`` (patch), or ``edit`` (unpatch: ``unplan_text``)."""
-    real, followed, seen, cf = _read(path)
+         disk: dict | None = None, folders: dict[str, str] | None = None) -> FilePlan:
+    """The plan for one file: ``plan_text`` (patch), or ``edit`` (unpatch: ``unplan_text``).
+    ``folders`` keeps the real path of each folder a link was followed from (safewrite.real_path)."""
+    real, followed, seen, cf = _read(path, folders)
     cf.path = str(path)
     if edit:
         text, results = edit(cf)
@@ -250,27 +252,36 @@ def plan(path: str | Path, given: dict | None = None, pages: str | None = None,
                     seen, cf, edits)
 
 
-def _read(path: str | Path) -> tuple[Path, bool, Stamp | None, ConfigFile]:
+def _read(path: str | Path, folders: dict[str, str] | None = None) -> tuple[Path, bool, Stamp | None, ConfigFile]:
     """The file behind ``path`` (its absolute path, whether a link was followed), the stamp
     of that file as it was when read, and its parse.
 
-    The stamp must be taken before the read, so that a later edit shows as a change.  A
-    file that is no link is opened with O_NOFOLLOW and the stamp is the open file's own
-    fstat: one open and one stat instead of an lstat to tell a link, another of the path
-    resolved, and the open's.  A link (ELOOP), or anything the open refuses, takes the way
-    that follows links and names what is wrong."""
+    The stamp must be taken before the read, so that a later edit shows as a change.  The
+    file is opened with O_NOFOLLOW and the stamp is the open file's own fstat: one open and
+    one stat instead of an lstat to tell a link, another of the path resolved, and the
+    open's.  A link (ELOOP) is resolved (real_path) and its file opened the same way;
+    anything refused takes the way that follows links and names what is wrong."""
     name = os.fspath(path)
+    full = name if name[:1] == "/" else os.path.join(os.getcwd(), name)
     got: list[os.stat_result] = []
     try:
         data = reader.read_bytes(name, got.append, follow=False)
-    except OSError:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and folders is not None:
+            real = real_path(full, folders)
+            try:
+                data = reader.read_bytes(real, got.append, follow=False)
+            except OSError:
+                pass  # gone, or a link again meanwhile: the way below says which
+            else:
+                return _path(real), True, Stamp.of(got[0]), reader.parse(data, real)
         real, followed = resolve_link(path)
         try:
             seen = Stamp.of(os.lstat(real))
         except OSError:
             seen = None  # reading reports what is wrong
         return real, followed, seen, reader.read(real)
-    real = _path(name if name[:1] == "/" else os.path.join(os.getcwd(), name))
+    real = _path(full)
     return real, False, Stamp.of(got[0]), reader.parse(data, str(real))
 
 
@@ -284,13 +295,15 @@ def plan_all(paths: Sequence[str | Path], given: dict | None = None, pages: str 
     paths = list(paths)
     planned = 0
     disk: dict = {}  # the release check's lstat of each folder, once a run (location.release_of)
+    folders: dict[str, str] = {}  # the real path of each folder links were followed from, once a run
 
     def done(n: int) -> None:
         nonlocal planned
         planned += n
         progress(planned, len(paths))
 
-    return forked.map_split(lambda p: [plan(p, given, pages, edit, disk)], paths, done=done if progress else None)
+    return forked.map_split(lambda p: [plan(p, given, pages, edit, disk, folders)], paths,
+                            done=done if progress else None)
 
 
 def unplan_text(cf: ConfigFile) -> tuple[str, list[VHostResult]]:

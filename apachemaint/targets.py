@@ -22,6 +22,7 @@ from pathlib import Path
 from . import server
 from .errors import ApacheMaintError
 from .exclude import Excludes
+from .safewrite import real_path
 
 STDIN = "-"
 
@@ -95,7 +96,7 @@ def _once(paths: list[str], links: dict[str, bool] | None = None) -> list[str]:
         real = os.path.join(real_folder, name)
         is_link = links.get(path)
         if is_link if is_link is not None else os.path.islink(real):
-            real = os.path.realpath(real)
+            real = real_path(real, folders)
         if real not in seen:
             seen.add(real)
             out.append(path)
