@@ -60,8 +60,8 @@ class VHostResult:
 class FilePlan:
     """One file's plan: the bytes it was made from, the bytes to write, and why.
 
-    ``seen`` stamps the file as ``lstat`` found it just before it was read: the write is
-    refused if the file changed after that.  ``cf``, the parse tree, stays in the process
+    ``seen`` stamps the file read, as the fstat of its open found it before the read: the
+    write is refused if the file changed after that.  ``cf``, the parse tree, stays in the process
     that planned (a plan from ``plan_all``'s second process arrives without it); it spares
     the config test a second read of the file.  ``edits`` (patch's plans) are the spans of
     the old text that the new one replaces: a plan travels as the old bytes and its edits,
@@ -116,7 +116,7 @@ def _rebuilt(path: str, real: str, followed_link: bool, old_bytes: bytes,
 
 
 def _path(absolute: str) -> Path:
-    """``Path(absolute)`` at a third of its cost: a run's files share a few folders, and
+    """``Path(absolute)`` at under half its cost: a run's files share a few folders, and
     joining a name to a folder's Path parses only the name (unpickling a Path parses it all)."""
     folder, _, name = absolute.rpartition("/")
     return _folder_path(folder or "/") / name if name else Path(absolute)

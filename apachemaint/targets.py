@@ -95,7 +95,9 @@ def _once(paths: list[str], links: dict[str, bool] | None = None) -> list[str]:
             real_folder = folders[folder] = os.path.realpath(folder)
         real = os.path.join(real_folder, name)
         is_link = links.get(path)
-        if is_link if is_link is not None else os.path.islink(real):
+        if is_link is None:
+            is_link = os.path.islink(real)
+        if is_link:
             real = real_path(real, folders)
         if real not in seen:
             seen.add(real)
