@@ -10,9 +10,11 @@ A backup is a hard link to the original file where the checkpoint folder is on t
 filesystem: every write of apachemaint renames a new file over its target and never
 changes the old inode, so once the patch is written the link is the only name of the
 untouched original, with its own mode and owner, and costs neither a copy nor a write.
-Before relying on a link, ``create`` reads it back and compares it with the bytes the
-patch was planned from; on any difference, a third name of the file (a hard link the user
-keeps elsewhere could edit it in place) or ``OSError`` (another filesystem,
+Before relying on a link, ``create`` makes sure it is the file the patch was planned from:
+its ``lstat`` must match the stamp taken when the file was read (inode, size, mtime, mode,
+owner; the test write_many makes before it replaces a file), or, for a change without a
+stamp, its bytes must be those bytes.  On any difference, a third name of the file (a hard
+link the user keeps elsewhere could edit it in place) or ``OSError`` (another filesystem,
 ``fs.protected_hardlinks``) the backup is a copy of those bytes instead, mode 0600.  Only
 ``manifest.json`` (written last, once every backup is durable) makes a checkpoint one:
 a folder without it is ignored, and removed when ``create`` fails.  The manifest format
@@ -44,7 +46,16 @@ from pathlib import Path
 from . import forked
 from .caller import real_user
 from .errors import ApacheMaintError, UnsafeWrite
-from .safewrite import PartialWrite, pid_alive, remove_dead_temps_in, sync_paths, write_atomic, write_many
+from .safewrite import (
+    PartialWrite,
+    Stamp,
+    pid_alive,
+    remove_dead_temps_in,
+    sync_in,
+    sync_paths,
+    write_atomic,
+    write_many,
+)
 
 
 def state_dir() -> Path:
@@ -68,6 +79,7 @@ class Change:
     path: str | Path  # the real file, links resolved
     before: bytes
     after: bytes
+    seen: Stamp | None = None  # the file as it was when ``before`` was read from it
 
 
 @dataclass
@@ -100,7 +112,7 @@ def create(changes: list[Change], created: list[Created] | tuple = (), *,
             path = os.fspath(ch.path)
             name = f"{i:04d}-{path.rpartition('/')[2]}"
             backup = f"{base}/{name}"
-            if _link(path, backup, ch.before):
+            if _link(path, backup, ch.before, ch.seen):
                 links.append(backup)
             else:
                 copies.append((backup, ch.before))
@@ -110,7 +122,8 @@ def create(changes: list[Change], created: list[Created] | tuple = (), *,
             write_many(copies, mode=0o600)
         except PartialWrite as exc:  # backups, not the caller's targets: nothing of theirs was written
             raise UnsafeWrite(f"cannot save the originals: {exc.message}", exc.file) from None
-        sync_paths([*links, base, str(folder.parent)])  # the links and the folder itself survive a crash
+        sync_in(base, links)  # the links and the folder itself survive a crash
+        sync_paths([folder.parent])
         manifest = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "who": real_user(),
                     "command": list(command or []), "files": entries,
                     "new": [c.record() for c in created]}
@@ -326,13 +339,26 @@ def _new_folder() -> Path:
                                "(set APACHEMAINT_STATE_DIR to a writable folder)", root) from None
 
 
-def _link(original: str, backup: str, before: bytes) -> bool:
+def _link(original: str, backup: str, before: bytes, seen: Stamp | None = None) -> bool:
     """Hard-link ``original`` as ``backup`` if it still holds exactly ``before`` and has no
-    other name (one the user could edit in place, which would change the backup too)."""
+    other name (one the user could edit in place, which would change the backup too).
+
+    With ``seen`` (the file's stamp when ``before`` was read), "still holds" is that the link
+    is the very inode read, unchanged in size, mtime, mode and owner: one lstat instead of
+    opening and reading the file back, and the same test that lets write_many replace it."""
     try:
         os.link(original, backup, follow_symlinks=False)
     except OSError:
         return False
+    if seen is not None:
+        try:
+            st = os.lstat(backup)
+            same = st.st_nlink == 2 and Stamp.of(st) == seen
+        except OSError:
+            same = False
+        if not same:
+            os.unlink(backup)
+        return same
     try:
         fd = os.open(backup, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:

@@ -9,6 +9,7 @@ byte).
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from . import block, forked, location, reader, server, vhosts
 from .block import BlockOptions, State
 from .errors import ConfigSyntaxError
 from .reader import Blank, ConfigFile
-from .safewrite import Stamp, resolve_link
+from .safewrite import Stamp, real_path, resolve_link
 from .transaction import Transaction
 
 
@@ -59,10 +60,13 @@ class VHostResult:
 class FilePlan:
     """One file's plan: the bytes it was made from, the bytes to write, and why.
 
-    ``seen`` stamps the file as ``lstat`` found it just before it was read: the write is
-    refused if the file changed after that.  ``cf``, the parse tree, stays in the process
+    ``seen`` stamps the file read, as the fstat of its open found it before the read: the
+    write is refused if the file changed after that.  ``cf``, the parse tree, stays in the process
     that planned (a plan from ``plan_all``'s second process arrives without it); it spares
-    the config test a second read of the file.
+    the config test a second read of the file.  ``edits`` (patch's plans) are the spans of
+    the old text that the new one replaces: a plan travels as the old bytes and its edits,
+    whose block text thousands of vhosts share, rather than as a second, larger copy of
+    the file (see ``__reduce__``).
     """
     path: str  # as the user named it
     real: Path  # the file actually written
@@ -72,9 +76,16 @@ class FilePlan:
     results: list[VHostResult] = field(default_factory=list)
     seen: Stamp | None = None
     cf: ConfigFile | None = None
+    edits: tuple[tuple[int, int, str], ...] | None = None
 
     def __reduce__(self):
         # Pickled without the parse tree: it stays in the process that planned (see plan_all).
+        # With its edits, without its new bytes: at 5,000 files of one block each, pickle
+        # sends the block's text once (the same str object from block.render's cache) and
+        # the plans are a sixth of the bytes to pickle, send and unpickle.
+        if self.edits is not None:
+            return _rebuilt, (self.path, str(self.real), self.followed_link, self.old_bytes, self.edits,
+                              self.results, self.seen)
         return FilePlan, (self.path, self.real, self.followed_link, self.old_bytes, self.new_bytes,
                           self.results, self.seen)
 
@@ -96,6 +107,33 @@ class FilePlan:
         return "".join(difflib.unified_diff(old, new, self.path, self.path))
 
 
+def _rebuilt(path: str, real: str, followed_link: bool, old_bytes: bytes,
+             edits: tuple[tuple[int, int, str], ...], results: list[VHostResult], seen: Stamp | None) -> FilePlan:
+    """A pickled plan put back together: the new bytes are the old text with the edits made."""
+    old = old_bytes.decode("utf-8", "surrogateescape")  # the text the plan's offsets count in
+    new = _spliced(old, edits).encode("utf-8", "surrogateescape")
+    return FilePlan(path, _path(real), followed_link, old_bytes, new, results, seen, edits=edits)
+
+
+def _path(absolute: str) -> Path:
+    """``Path(absolute)`` at under half its cost: a run's files share a few folders, and
+    joining a name to a folder's Path parses only the name (unpickling a Path parses it all)."""
+    folder, _, name = absolute.rpartition("/")
+    return _folder_path(folder or "/") / name if name else Path(absolute)
+
+
+@lru_cache(maxsize=256)
+def _folder_path(folder: str) -> Path:
+    return Path(folder)
+
+
+def _spliced(text: str, edits: tuple[tuple[int, int, str], ...]) -> str:
+    """``text`` with each ``(start, end, new)`` span replaced; ``edits`` sorted last first."""
+    for start, end, new in edits:
+        text = text[:start] + new + text[end:]
+    return text
+
+
 def _indent(cf: ConfigFile, vh: vhosts.VHost) -> tuple[str, str]:
     """The indentation of the vhost's body and one nesting step, as the file already uses them."""
     outer = cf.line_indent(vh.section.start)
@@ -111,7 +149,15 @@ def _indent(cf: ConfigFile, vh: vhosts.VHost) -> tuple[str, str]:
 
 def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = None,
               disk: dict | None = None) -> tuple[str, list[VHostResult]]:
-    """The new text of ``cf`` and what happens to each vhost.
+    """The new text of ``cf`` and what happens to each vhost (``plan_edits``, made)."""
+    edits, results = plan_edits(cf, given, pages, disk)
+    return _spliced(cf.text, edits), results
+
+
+def plan_edits(cf: ConfigFile, given: dict | None = None, pages: str | None = None,
+               disk: dict | None = None) -> tuple[tuple[tuple[int, int, str], ...], list[VHostResult]]:
+    """The spans of ``cf.text`` to replace, ``(start, end, new text)``, last first, and what
+    happens to each vhost.
 
     ``given`` holds the options the user named (None for the rest); a vhost that already
     carries a block keeps its recorded options for everything not given, and a replaced
@@ -166,10 +212,7 @@ def plan_text(cf: ConfigFile, given: dict | None = None, pages: str | None = Non
                                                            f"apachemaint unpatch{_page_note(opts)}"))
         else:
             results.append(VHostResult(ref, Action.INSERTED, _page_note(opts).removeprefix("; ")))
-    text = cf.text
-    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        text = text[:start] + new + text[end:]
-    return text, results
+    return tuple(sorted(edits, key=lambda e: (e[0], e[1]), reverse=True)), results
 
 
 _DEFAULTS = BlockOptions()
@@ -196,17 +239,50 @@ def _merged(options: BlockOptions, named: tuple) -> BlockOptions:
 
 def plan(path: str | Path, given: dict | None = None, pages: str | None = None,
          edit: Callable[[ConfigFile], tuple[str, list[VHostResult]]] | None = None,
-         disk: dict | None = None) -> FilePlan:
-    """The plan for one file: ``plan_text`` (patch), or ``edit`` (unpatch: ``unplan_text``)."""
-    real, followed = resolve_link(path)
-    try:
-        seen = Stamp.of(os.lstat(real))  # before reading: a later edit then shows as a change
-    except OSError:
-        seen = None  # reading reports what is wrong
-    cf = reader.read(real)
+         disk: dict | None = None, folders: dict[str, str] | None = None) -> FilePlan:
+    """The plan for one file: ``plan_text`` (patch), or ``edit`` (unpatch: ``unplan_text``).
+    ``folders`` keeps the real path of each folder a link was followed from (safewrite.real_path)."""
+    real, followed, seen, cf = _read(path, folders)
     cf.path = str(path)
-    text, results = edit(cf) if edit else plan_text(cf, given, pages, disk)
-    return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(text), results, seen, cf)
+    if edit:
+        text, results = edit(cf)
+        return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(text), results, seen, cf)
+    edits, results = plan_edits(cf, given, pages, disk)
+    return FilePlan(str(path), real, followed, cf.to_bytes(), cf.to_bytes(_spliced(cf.text, edits)), results,
+                    seen, cf, edits)
+
+
+def _read(path: str | Path, folders: dict[str, str] | None = None) -> tuple[Path, bool, Stamp | None, ConfigFile]:
+    """The file behind ``path`` (its absolute path, whether a link was followed), the stamp
+    of that file as it was when read, and its parse.
+
+    The stamp must be taken before the read, so that a later edit shows as a change.  The
+    file is opened with O_NOFOLLOW and the stamp is the open file's own fstat: one open and
+    one stat instead of an lstat to tell a link, another of the path resolved, and the
+    open's.  A link (ELOOP) is resolved (real_path) and its file opened the same way;
+    anything refused takes the way that follows links and names what is wrong."""
+    name = os.fspath(path)
+    full = name if name[:1] == "/" else os.path.join(os.getcwd(), name)
+    got: list[os.stat_result] = []
+    try:
+        data = reader.read_bytes(name, got.append, follow=False)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and folders is not None:
+            real = real_path(full, folders)
+            try:
+                data = reader.read_bytes(real, got.append, follow=False)
+            except OSError:
+                pass  # gone, or a link again meanwhile: the way below says which
+            else:
+                return _path(real), True, Stamp.of(got[0]), reader.parse(data, real)
+        real, followed = resolve_link(path)
+        try:
+            seen = Stamp.of(os.lstat(real))
+        except OSError:
+            seen = None  # reading reports what is wrong
+        return real, followed, seen, reader.read(real)
+    real = _path(full)
+    return real, False, Stamp.of(got[0]), reader.parse(data, str(real))
 
 
 def plan_all(paths: Sequence[str | Path], given: dict | None = None, pages: str | None = None,
@@ -219,13 +295,15 @@ def plan_all(paths: Sequence[str | Path], given: dict | None = None, pages: str 
     paths = list(paths)
     planned = 0
     disk: dict = {}  # the release check's lstat of each folder, once a run (location.release_of)
+    folders: dict[str, str] = {}  # the real path of each folder links were followed from, once a run
 
     def done(n: int) -> None:
         nonlocal planned
         planned += n
         progress(planned, len(paths))
 
-    return forked.map_split(lambda p: [plan(p, given, pages, edit, disk)], paths, done=done if progress else None)
+    return forked.map_split(lambda p: [plan(p, given, pages, edit, disk, folders)], paths,
+                            done=done if progress else None)
 
 
 def unplan_text(cf: ConfigFile) -> tuple[str, list[VHostResult]]:

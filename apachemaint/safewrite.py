@@ -85,6 +85,31 @@ def resolve_link(path: str | Path) -> tuple[Path, bool]:
     return Path(os.path.join(os.getcwd(), path)), False  # Path.absolute(), at a third of its cost
 
 
+_MAX_LINKS = 40  # as the kernel's limit on links followed in one lookup
+
+
+def real_path(path: str, folders: dict[str, str]) -> str:
+    """``os.path.realpath(path)``, each folder resolved once for the calls that share
+    ``folders`` (folder -> its real path): a run names thousands of links in one folder
+    (Debian's sites-enabled into sites-available), and realpath stats every part of every
+    path.  A link costs one readlink, its target taken from the link's own real folder, as
+    the kernel takes it; what realpath alone settles (a loop, '.' or '..' last) is left to it."""
+    for _ in range(_MAX_LINKS):
+        folder, name = os.path.split(path)
+        real_folder = folders.get(folder)
+        if real_folder is None:
+            real_folder = folders[folder] = os.path.realpath(folder)
+        full = os.path.join(real_folder, name)
+        if name in ("", ".", ".."):
+            return os.path.realpath(full)
+        try:
+            target = os.readlink(full)
+        except OSError:  # no link, or nothing there: the path as it stands
+            return full
+        path = os.path.join(real_folder, target)  # an absolute target replaces the folder
+    return os.path.realpath(path)
+
+
 class Stamp(NamedTuple):
     """What a stat tells of a file that any edit, replacement, chmod or chown changes (the
     attributes named as on ``os.stat_result``, so either does where one is asked for)."""
@@ -117,6 +142,7 @@ class _Pending:
     data: bytes
     st: Stamp | None  # the target as phase 1 found it (or the caller saw it); None for a new file
     seen: bool  # st is the caller's: the target must not have changed since the caller read it
+    folder: str = ""  # the target's folder (_folder), worked out once: three phases ask for it
     tmp: str | None = None
     dev: int = -1  # the filesystem of the temp file
 
@@ -160,7 +186,7 @@ def _write_all(pending: list[_Pending], mode: int | None, before_rename: Callabl
     syncfs = _syncfs() if len(pending) >= SYNCFS_FROM else None
     fs_fds: dict[int, int] = {}  # st_dev -> the first temp file on it, kept open for syncfs
     try:
-        for folder in {_folder(p.target) for p in pending}:
+        for folder in {p.folder for p in pending}:
             remove_dead_temps(folder, _temp_dir(folder, temp_dirs))
         for p in pending:
             _write_temp(p, mode, fs_fds if syncfs else None, temp_dirs)
@@ -191,7 +217,7 @@ def _write_all(pending: list[_Pending], mode: int | None, before_rename: Callabl
             replaced.append(p)
     finally:
         _unlink_temps(pending)
-        _sync_folders({_folder(p.target) for p in replaced})
+        _sync_folders({p.folder for p in replaced})
 
 
 def _check(items: Iterable[tuple]) -> list[_Pending]:
@@ -207,9 +233,9 @@ def _check(items: Iterable[tuple]) -> list[_Pending]:
             continue
         if seen and seen[0] is not None:
             _regular(seen[0], target)
-            pending[key] = _Pending(path, target, data, Stamp.of(seen[0]), True)
+            pending[key] = _Pending(path, target, data, Stamp.of(seen[0]), True, _folder(target))
         else:
-            pending[key] = _Pending(path, target, data, _lstat(target), False)
+            pending[key] = _Pending(path, target, data, _lstat(target), False, _folder(target))
     return list(pending.values())
 
 
@@ -249,7 +275,7 @@ _TEMP_NUMBER = itertools.count()
 _TEMP_TRIES = 100
 
 
-def _create_temp(target: str, mode: int, temp_dirs: dict[str, str | None]) -> tuple[int, str]:
+def _create_temp(target: str, folder: str, mode: int, temp_dirs: dict[str, str | None]) -> tuple[int, str]:
     """A new, empty file of ours for ``target``: ``PID-N.NAME`` in the folder's temp folder
     (``_temp_dir``), else ``.NAME.PID-N.apachemaint-tmp`` beside it.
 
@@ -258,7 +284,6 @@ def _create_temp(target: str, mode: int, temp_dirs: dict[str, str | None]) -> tu
     guess by someone who may write in the folder) is retried with random ones, as
     ``tempfile.mkstemp`` would; a counter is a quarter of mkstemp's cost in Python."""
     cut = target.rfind("/") + 1
-    folder = _folder(target)
     suffix = f"{os.getpid()}-{next(_TEMP_NUMBER)}"
     for _ in range(_TEMP_TRIES):
         tmp_dir = _temp_dir(folder, temp_dirs)
@@ -416,9 +441,9 @@ def _write_temp(p: _Pending, mode: int | None, fs_fds: dict[int, int] | None,
     try:
         # Made with the permission bits it ends with (less the umask), so that most temp
         # files need no chmod.
-        fd, p.tmp = _create_temp(p.target, wanted & 0o777, temp_dirs)
+        fd, p.tmp = _create_temp(p.target, p.folder, wanted & 0o777, temp_dirs)
     except OSError as exc:
-        raise UnsafeWrite(f"cannot write in {_folder(p.target)}: {exc.strerror}", p.target) from None
+        raise UnsafeWrite(f"cannot write in {p.folder}: {exc.strerror}", p.target) from None
     keep = False
     try:
         made = os.fstat(fd)
@@ -521,6 +546,15 @@ def sync_paths(paths: Iterable[str | Path]) -> None:
             except OSError as exc:
                 if not is_dir:
                     raise UnsafeWrite(f"cannot sync: {exc.strerror}", path) from None
+
+
+def sync_in(folder: str | Path, names: list[str]) -> None:
+    """``sync_paths`` for ``folder`` and ``names``, files in it (so on its filesystem, which
+    needs no stat of each to be told): one ``syncfs`` there when they are many."""
+    syncfs = _syncfs() if len(names) + 1 >= SYNCFS_FROM else None
+    if syncfs and _syncfs_at(syncfs, folder):
+        return
+    sync_paths([*names, folder])
 
 
 def _fsync_path(path: str | Path) -> None:

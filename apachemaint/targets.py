@@ -14,6 +14,7 @@ against the server it was told about is refused before anything is written.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 from . import server
 from .errors import ApacheMaintError
 from .exclude import Excludes
+from .safewrite import real_path
 
 STDIN = "-"
 
@@ -33,14 +35,21 @@ def collect(names: Iterable[str], from_file: str | None = None, config: Path | N
     excludes = Excludes(exclude)
     named = list(names) + (list_file(from_file) if from_file is not None else [])
     paths: list[str] = []
+    links: dict[str, bool] = {}  # a named file -> whether it is a link, from the lstat that told a folder
     for name in named:
-        if os.path.isdir(name):
+        try:
+            mode = os.lstat(name).st_mode
+        except (OSError, ValueError):
+            mode = 0  # not there (reading it reports that), or a NUL in the name
+        if stat.S_ISDIR(mode) or (stat.S_ISLNK(mode) and os.path.isdir(name)):
             top = os.path.abspath(name)
             found = server.include_targets(top, Path("/"))
             found = [os.path.join(name, os.path.relpath(f, top)) for f in found] if isinstance(found, list) else []
             paths += [f for f in found if not excludes.excluded(f)]
         else:
             paths.append(name)
+            if mode and "/.." not in f"/{name}" and not name.endswith("/"):
+                links[name] = stat.S_ISLNK(mode)  # the entry _once looks at: the same folder, the same name
     if config is not None:
         srv = load(config)
         if named:
@@ -50,7 +59,7 @@ def collect(names: Iterable[str], from_file: str | None = None, config: Path | N
     elif not named:
         raise ApacheMaintError("name vhost files or folders, --from-file LIST, or --config MAIN for every "
                                "vhost file of a server")
-    return _once(paths)
+    return _once(paths, links)
 
 
 def list_file(name: str) -> list[str]:
@@ -70,9 +79,12 @@ def list_file(name: str) -> list[str]:
     return [line.rstrip("\r") for line in lines if line.strip()]
 
 
-def _once(paths: list[str]) -> list[str]:
+def _once(paths: list[str], links: dict[str, bool] | None = None) -> list[str]:
     """``paths`` with a later name of a file already named left out (a link and its file
-    are one file: writing it twice in one batch would plan from bytes the first write replaced)."""
+    are one file: writing it twice in one batch would plan from bytes the first write replaced).
+    ``links`` says of some paths whether they are links, as an lstat of that path found
+    (one without '..', so its last part is the entry looked at here)."""
+    links = links or {}
     seen: set[str] = set()
     folders: dict[str, str] = {}
     out = []
@@ -82,8 +94,11 @@ def _once(paths: list[str]) -> list[str]:
         if real_folder is None:
             real_folder = folders[folder] = os.path.realpath(folder)
         real = os.path.join(real_folder, name)
-        if os.path.islink(real):
-            real = os.path.realpath(real)
+        is_link = links.get(path)
+        if is_link is None:
+            is_link = os.path.islink(real)
+        if is_link:
+            real = real_path(real, folders)
         if real not in seen:
             seen.add(real)
             out.append(path)

@@ -80,7 +80,8 @@ class Transaction:
         """``path`` (a regular file, links resolved) holds ``before`` and gets ``after``; with
         ``seen``, only if it is still the file that stamp describes (see ``write_many``)."""
         if before != after:
-            self.edits.append(_Edit(Path(path), before, after, seen))
+            # Path(a Path) parses it all again, once for every file of a large patch.
+            self.edits.append(_Edit(path if isinstance(path, Path) else Path(path), before, after, seen))
 
     def put(self, path: str | Path, before: bytes | None, after: bytes) -> None:
         """``edit`` a file that holds ``before``, or ``create`` it where ``before`` is None."""
@@ -181,7 +182,7 @@ class Transaction:
         return self.checkpoint
 
     def _changes(self) -> list[checkpoint.Change]:
-        return [checkpoint.Change(e.path, e.before, e.after) for e in self.edits]
+        return [checkpoint.Change(e.path, e.before, e.after, e.seen) for e in self.edits]
 
     def _created(self) -> list[checkpoint.Created]:
         return ([checkpoint.Created(str(p), "folder") for p in self.folders]

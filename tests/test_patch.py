@@ -306,6 +306,25 @@ def test_a_file_edited_between_plan_and_checkpoint_is_saved_as_planned(sites):
     assert os.stat(saved).st_ino != os.stat(sites[0]).st_ino, "a copy, since a link would hold the edit"
 
 
+@pytest.mark.parametrize("edit", ["append", "same size"])
+def test_a_file_edited_between_plan_and_checkpoint_is_saved_as_planned_by_its_stamp(sites, edit):
+    # The plan's stamp, not a read back, tells the link is the file planned from.
+    plan = patching.plan(sites[0])
+    unchanged = patching.plan(sites[1])
+    if edit == "append":
+        with open(sites[0], "ab") as fh:
+            fh.write(b"# edited meanwhile\n")
+    else:
+        sites[0].write_bytes(plan.old_bytes.replace(b"<", b"#", 1))
+        os.utime(sites[0], ns=(plan.seen.st_mtime_ns + 10**9,) * 2)
+    folder = checkpoint.create([checkpoint.Change(p.real, p.old_bytes, p.new_bytes, p.seen) for p in (plan, unchanged)])
+    files = json.loads((folder / "manifest.json").read_text())["files"]
+    saved, linked = (folder / f["backup"] for f in files)
+    assert saved.read_bytes() == plan.old_bytes
+    assert os.stat(saved).st_ino != os.stat(sites[0]).st_ino, "a copy, since a link would hold the edit"
+    assert os.stat(linked).st_ino == os.stat(sites[1]).st_ino and linked.read_bytes() == unchanged.old_bytes
+
+
 def test_a_file_with_another_name_is_copied_not_linked(sites, tmp_path):
     os.link(sites[0], tmp_path / "kept-elsewhere.conf")  # the user's own hard link
     original = sites[0].read_bytes()

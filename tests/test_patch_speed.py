@@ -60,6 +60,22 @@ def test_a_plan_travels_without_its_parse_tree(sites):
     assert (vhost.line, vhost.tag, vhost.close_line) == (1, "<VirtualHost *:80>", 4)
 
 
+def test_plans_travel_with_one_copy_of_the_block_they_share(tmp_path):
+    # Vhosts with a DocumentRoot each get the same block: their plans pickled hold it once (in
+    # the edits they share), not once per new file, and come back with the same new bytes.
+    files = []
+    for i in range(5):
+        (tmp_path / f"www{i}").mkdir()
+        f = tmp_path / f"{i}.conf"
+        f.write_text(f"<VirtualHost *:80>\n    ServerName s{i}\n    DocumentRoot {tmp_path}/www{i}\n</VirtualHost>\n")
+        files.append(f)
+    plans = [patching.plan(f) for f in files]
+    assert all(p.changed for p in plans)
+    sent = pickle.dumps(plans, protocol=pickle.HIGHEST_PROTOCOL)
+    assert len(sent) < sum(len(p.old_bytes) for p in plans) + 2 * max(len(p.new_bytes) for p in plans)
+    assert [_fields(p) for p in pickle.loads(sent)] == [_fields(p) for p in plans]
+
+
 @pytest.mark.parametrize("where", [0, 11])
 def test_an_error_in_either_half_is_raised_as_planning_one_by_one_raises_it(sites, where):
     bad = sites[where].resolve()

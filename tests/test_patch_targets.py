@@ -88,6 +88,19 @@ def test_a_link_and_its_file_in_one_run_are_one_file(tmp_path):
     assert out.stdout.count("block added") == 1 and site.read_text().count("# BEGIN apachemaint") == 1
 
 
+def test_names_through_links_and_dots_meet_in_one_file_and_a_linked_folder_is_a_folder(tmp_path, monkeypatch):
+    from apachemaint import targets
+
+    (site,) = sites(tmp_path / "available", ["a.conf"])
+    (tmp_path / "enabled").mkdir()
+    os.symlink("../available/a.conf", tmp_path / "enabled" / "a.conf")
+    os.symlink(tmp_path / "available", tmp_path / "folder-link")
+    monkeypatch.chdir(tmp_path)
+    assert targets.collect(["enabled/a.conf", "./available//a.conf", "enabled/./a.conf"]) == ["enabled/a.conf"]
+    assert targets.collect(["available/a.conf", "enabled/a.conf"]) == ["available/a.conf"]
+    assert targets.collect(["folder-link"]) == ["folder-link/a.conf"]
+
+
 def test_a_list_that_cannot_be_read_is_one_line_and_exit_2(tmp_path):
     out = apachemaint("patch", "--from-file", tmp_path / "missing.txt")
     assert out.returncode == 2 and out.stderr.count("\n") == 1

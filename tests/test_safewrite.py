@@ -50,6 +50,32 @@ def test_refuses_to_write_through_a_symlink(tmp_path: Path):
     assert real.read_bytes() == b"keep\n" and link.is_symlink()
 
 
+def test_real_path_is_realpath_with_each_folder_resolved_once(tmp_path: Path, monkeypatch):
+    t = str(tmp_path)
+    for folder in ("sites-available", "sites-enabled", "other", "etc/apache2"):
+        os.makedirs(f"{t}/{folder}")
+    Path(t, "sites-available", "a.conf").write_text("x")
+    os.symlink("../sites-available/a.conf", f"{t}/sites-enabled/a.conf")  # a2ensite's relative link
+    os.symlink(f"{t}/sites-available/a.conf", f"{t}/sites-enabled/abs.conf")
+    os.symlink("a.conf", f"{t}/sites-enabled/chain.conf")  # a link to a link
+    os.symlink("../sites-available/gone.conf", f"{t}/sites-enabled/dangling.conf")
+    os.symlink("loop2.conf", f"{t}/sites-enabled/loop1.conf")
+    os.symlink("loop1.conf", f"{t}/sites-enabled/loop2.conf")
+    os.symlink(f"{t}/sites-enabled", f"{t}/etc/apache2/enabled")  # a linked folder on the way
+    os.symlink("../other/..", f"{t}/other/up")  # '..' after a link
+    names = ["sites-enabled/a.conf", "sites-enabled/abs.conf", "sites-enabled/chain.conf",
+             "sites-enabled/dangling.conf", "sites-enabled/loop1.conf", "etc/apache2/enabled/a.conf",
+             "etc/apache2/enabled/../a.conf", "other/up", "other/up/sites-available/a.conf",
+             "sites-available/a.conf", "sites-available/missing.conf", "sites-enabled/", "sites-enabled/."]
+    folders: dict[str, str] = {}
+    for name in names * 2:  # the second time from the folders found the first
+        assert safewrite.real_path(f"{t}/{name}", folders) == os.path.realpath(f"{t}/{name}"), name
+    realpath_calls = []
+    monkeypatch.setattr(os.path, "realpath", lambda p, *a, **k: realpath_calls.append(p))
+    safewrite.real_path(f"{t}/sites-enabled/abs.conf", folders)
+    assert realpath_calls == [], "a folder already resolved is not resolved again"
+
+
 def test_resolving_a_link_is_explicit(tmp_path: Path):
     real = tmp_path / "sites-available" / "a.conf"
     real.parent.mkdir()
