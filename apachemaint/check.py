@@ -6,6 +6,7 @@ are resolved once (globs cached), so the cost grows with the number of files, no
 """
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,7 @@ def check_files(paths: Iterable[str | Path], *, config: Path | None = None, dete
     paths = [p for p in paths if not (selection.exclude and selection.exclude.excluded(str(p)))]
     servers: dict[Path, server.Server] = {}
     if config is not None:
-        srv = server.load(config, use_apachectl=use_apachectl)
+        srv = server.load(config, use_apachectl=use_apachectl, blocks=True)
         servers = {p: srv for p in paths if srv.includes(p)}
     elif detect:
         servers = server.detect(paths)
@@ -100,8 +101,8 @@ def check_files(paths: Iterable[str | Path], *, config: Path | None = None, dete
         srv = servers.get(path)
         ctx = UNKNOWN if srv is None else contexts.setdefault(id(srv), ServerContext.from_server(srv))
         try:
-            cf = (reader.parse(stdin, str(path)) if stdin is not None and path == stdin_path
-                  else reader.read(path))
+            cf = (reader.parse(stdin, str(path), blocks=True) if stdin is not None and path == stdin_path
+                  else reader.read(path, blocks=True))
             findings.extend(check_config(cf, ctx, selection, rules))
         except ApacheMaintError as exc:
             findings.append(_parse_error(exc, str(path)))
@@ -147,19 +148,31 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
     rules = selection.rules()
 
     def check_all(srv: server.Server) -> list[Finding]:  # what the second process does with its files
+        _collect_after_read()
         ctx = ServerContext.from_server(srv)
-        return [f for cf in srv.configs.values() for f in check_config(cf, ctx, selection, rules)]
+        return [f for cf in srv.configs.values() for f in check_one(cf, ctx)]
+
+    def check_one(cf: ConfigFile, ctx: ServerContext) -> list[Finding]:
+        # What the rules worked out for a file (its blocks' nodes, its lower-cased text) is let
+        # go once it is checked: a server of 100,000 files keeps them all until the end.
+        try:
+            return check_config(cf, ctx, selection, rules)
+        finally:
+            cf.release()
 
     halves = split_read.TwoProcessRead(check_all) if split else None
+    collecting = gc.isenabled()
     try:
-        srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen, read_include=halves)
+        srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen, read_include=halves,
+                          blocks=True)
+        _collect_after_read()
         ctx = ServerContext.from_server(srv)
         findings = [_parse_error(exc, exc.file or str(main)) for exc in srv.errors
                     if not (selection.exclude and selection.exclude.excluded(exc.file or str(main)))]
         configs = list(srv.configs.values())
 
         def one(cf: ConfigFile) -> list[Finding]:
-            return check_config(cf, ctx, selection, rules)
+            return check_one(cf, ctx)
 
         if not (halves and halves.split):
             return sorted(findings + forked.map_split(one, configs, done=done))
@@ -171,11 +184,24 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
     finally:
         if halves:
             halves.stop()
+        gc.unfreeze()
+        if not collecting:
+            gc.disable()
     if theirs is None:  # the second process failed: all of it here, for the same result
         return check_server(main, use_apachectl=use_apachectl, selection=selection, progress=progress,
                             split=False)
     done(srv.elsewhere)
     return sorted(findings + theirs)
+
+
+def _collect_after_read() -> None:
+    """The server's nodes, read, are moved where the cycle collector never looks (they live to
+    the end and hold no cycle), and it runs for what the rules make: the CLI keeps it off,
+    and then the cycles of each vhost's checks (recursive closures that hold the vhost's
+    context) kept every file's expanded blocks alive to the end, 127 MiB of 233 at 10,000
+    patched vhosts."""
+    gc.freeze()
+    gc.enable()
 
 
 def exit_code(findings: list[Finding], fail_on: Severity | None = Severity.WARNING) -> int:

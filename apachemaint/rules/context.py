@@ -15,7 +15,7 @@ from .. import block, included
 from ..block import BlockOptions, Found, Legacy, State
 from ..cached import cached_property
 from ..conditions import holds
-from ..reader import CONDITIONALS, ConfigFile, Directive, Node, Section, walk
+from ..reader import CONDITIONALS, Block, ConfigFile, Directive, Node, Section, walk
 from ..vhosts import VHost
 
 T = TypeVar("T")
@@ -171,6 +171,8 @@ class VHostContext:
                     if follow and node.lname in included.NAMES:
                         visit(self._included(node, depth), depth + 1)
                 elif isinstance(node, Section) and node.lname in CONDITIONALS and self.server.holds(node):
+                    visit(node.children, depth)
+                elif type(node) is Block:  # a managed block's body: its directives stand here
                     visit(node.children, depth)
 
         visit(self.vhost.section.children, 0)
