@@ -130,7 +130,7 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
                 "no server config found at " + ", ".join(str(lay.main) for lay in layouts.LAYOUTS)
                 + "; name vhost files or --config MAIN")
         main = layout.main
-    count = checked = 0
+    count = checked = since_collected = 0
 
     def seen(_path: str) -> None:
         nonlocal count
@@ -148,24 +148,28 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
     rules = selection.rules()
 
     def check_all(srv: server.Server) -> list[Finding]:  # what the second process does with its files
-        _collect_after_read()
+        _freeze_read_tree()
         ctx = ServerContext.from_server(srv)
         return [f for cf in srv.configs.values() for f in check_one(cf, ctx)]
 
     def check_one(cf: ConfigFile, ctx: ServerContext) -> list[Finding]:
         # What the rules worked out for a file (its blocks' nodes, its lower-cased text) is let
         # go once it is checked: a server of 100,000 files keeps them all until the end.
+        nonlocal since_collected
         try:
             return check_config(cf, ctx, selection, rules)
         finally:
             cf.release()
+            since_collected += 1
+            if since_collected >= _COLLECT_EVERY and not gc.isenabled():
+                gc.collect()  # costs what was made since the last: the tree is frozen
+                since_collected = 0
 
     halves = split_read.TwoProcessRead(check_all) if split else None
-    collecting = gc.isenabled()
     try:
         srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen, read_include=halves,
                           blocks=True)
-        _collect_after_read()
+        _freeze_read_tree()
         ctx = ServerContext.from_server(srv)
         findings = [_parse_error(exc, exc.file or str(main)) for exc in srv.errors
                     if not (selection.exclude and selection.exclude.excluded(exc.file or str(main)))]
@@ -185,8 +189,6 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
         if halves:
             halves.stop()
         gc.unfreeze()
-        if not collecting:
-            gc.disable()
     if theirs is None:  # the second process failed: all of it here, for the same result
         return check_server(main, use_apachectl=use_apachectl, selection=selection, progress=progress,
                             split=False)
@@ -194,16 +196,15 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
     return sorted(findings + theirs)
 
 
-def _collect_after_read() -> None:
-    """The server's nodes, read, are moved where the cycle collector never looks (they live to
-    the end and hold no cycle), and it runs for what the rules make: the CLI keeps it off,
-    and then the cycles of each vhost's checks (recursive closures that hold the vhost's
-    context) kept every file's expanded blocks alive to the end, 127 MiB of 233 at 10,000
-    patched vhosts."""
+def _freeze_read_tree() -> None:
+    """The server's nodes, read, are moved where the cycle collector never looks: they live
+    to the end and hold no cycle.  The CLI keeps the collector off (rescanning the tree as
+    it grew was most of a read), so the few cycles each checked file leaves (closures that
+    call themselves) are collected every ``_COLLECT_EVERY`` files."""
     gc.freeze()
-    gc.enable()
 
 
+_COLLECT_EVERY = 500  # files checked
 def exit_code(findings: list[Finding], fail_on: Severity | None = Severity.WARNING) -> int:
     """0 clean, 1 findings at or above ``fail_on`` (None: never), 2 input that could not be read."""
     if any(f.code == PARSE_ERROR for f in findings):
