@@ -162,7 +162,7 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
             cf.release()
             since_collected += 1
             if since_collected >= _COLLECT_EVERY and not gc.isenabled():
-                gc.collect()  # costs what was made since the last: the tree is frozen
+                gc.collect(0)  # what was made since the last: the tree is frozen, survivors move on
                 since_collected = 0
 
     halves = split_read.TwoProcessRead(check_all) if split else None
