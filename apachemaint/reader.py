@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import ClassVar
 
 from .cached import cached_property
 from .compat import SLOTS
@@ -98,6 +99,7 @@ class Block(Node):
     distinct body text (``shape``, offsets from the body's start) and made for this block
     only when something walks into it (``children``); ``release`` lets them go again."""
     shape: list[Node] = field(repr=False, compare=False)
+    body: str = field(repr=False, compare=False)  # its text, one string for every block that holds it
     _children: list[Node] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -116,6 +118,16 @@ class ConfigFile:
     text: str
     children: list[Node]
     blocks: list[Block] = field(default_factory=list)  # read as one node each (parse's ``blocks``)
+    # With blocks: the text as pieces, the bodies shared with every file that holds the same
+    # (most of a patched vhost file's text); ``text`` is joined from them when asked for.
+    _pieces: ClassVar[tuple[str, ...] | None] = None
+
+    def __getattr__(self, name: str):
+        # Only for attributes not found: ``text`` once ``release`` (or parse) let it go.
+        if name == "text" and self._pieces is not None:
+            text = self.__dict__["text"] = "".join(self._pieces)
+            return text
+        raise AttributeError(name)
 
     def release(self) -> None:
         """Drop what was worked out for checking this file (it comes back if asked for again):
@@ -123,6 +135,8 @@ class ConfigFile:
         for b in self.blocks:
             b.release()
         self.__dict__.pop("lower_text", None)
+        if self._pieces is not None:
+            self.__dict__.pop("text", None)
 
     @cached_property
     def lower_text(self) -> str:
@@ -288,7 +302,16 @@ def parse(data: bytes | str, path: str = "<string>", *, blocks: bool = False) ->
     for sec in stack:
         sec.close_start = sec.end = len(text)
         sec.close_line = text.count("\n") + 1
-    return ConfigFile(path, text, root, found)
+    cf = ConfigFile(path, text, root, found)
+    if found:
+        pieces, at = [], 0
+        for b in found:
+            pieces += [text[at:b.start], b.body]
+            at = b.end
+        pieces.append(text[at:])
+        cf._pieces = tuple(pieces)
+        cf.release()
+    return cf
 
 
 def _read(text: str, path: str, blocks: bool) -> tuple[list[Node], list[Section], list[Block]]:
@@ -370,7 +393,7 @@ _END = "# END apachemaint"
 # What server.load acts on or rules must see as they stand: a body holding any of these is
 # read node by node.  A body patch wrote holds none.
 _NOT_IN_BLOCK = frozenset({"loadmodule", "serverroot", "define", "undefine", "include", "includeoptional"})
-_SHAPES: dict[str, list[Node] | None] = {}  # body text -> its nodes, or None: not one node
+_SHAPES: dict[str, tuple[str, list[Node] | None]] = {}  # body text -> (that text, its nodes or None)
 _MAX_SHAPES = 256  # distinct bodies kept (options differ per site at most)
 
 
@@ -388,9 +411,9 @@ def _block_at(text: str, pos: int, line: int, path: str) -> Block | None:
     if body not in _SHAPES:
         if len(_SHAPES) >= _MAX_SHAPES:
             _SHAPES.clear()
-        _SHAPES[body] = _shape_of(body, path)
-    shape = _SHAPES[body]
-    return None if shape is None else Block(line, pos, end, shape)
+        _SHAPES[body] = (body, _shape_of(body, path))
+    body, shape = _SHAPES[body]
+    return None if shape is None else Block(line, pos, end, shape, body)
 
 
 def _shape_of(body: str, path: str) -> list[Node] | None:

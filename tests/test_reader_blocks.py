@@ -142,9 +142,14 @@ def test_a_plain_body_is_one_node_with_the_body_span():
     assert [type(n).__name__ for n in vh.children[:3]] == ["Comment", "Block", "Comment"]
     assert text[b.start:b.end].splitlines() == text[vh.children[0].end:vh.children[2].start].splitlines()
     assert b.line == vh.children[0].line + 1
-    # Two files with the same body share its parsed shape: that is the memory saved.
+    # Two files with the same body share its parsed shape and its text: that is the memory
+    # saved.  The file's text is joined again when asked for, and let go by release.
     other = reader.parse(text.replace("a.test", "b.test"), "b.conf", blocks=True)
-    assert other.blocks[0].shape is b.shape
+    assert other.blocks[0].shape is b.shape and other.blocks[0].body is b.body
+    assert "text" not in other.__dict__
+    assert other.text == text.replace("a.test", "b.test")
+    other.release()
+    assert "text" not in other.__dict__ and other.lower_text == other.text.lower()
 
 
 def test_a_patched_debian_server_gives_the_same_findings_either_way(tmp_path):
