@@ -6,6 +6,7 @@ are resolved once (globs cached), so the cost grows with the number of files, no
 """
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,7 @@ def check_files(paths: Iterable[str | Path], *, config: Path | None = None, dete
     paths = [p for p in paths if not (selection.exclude and selection.exclude.excluded(str(p)))]
     servers: dict[Path, server.Server] = {}
     if config is not None:
-        srv = server.load(config, use_apachectl=use_apachectl)
+        srv = server.load(config, use_apachectl=use_apachectl, blocks=True)
         servers = {p: srv for p in paths if srv.includes(p)}
     elif detect:
         servers = server.detect(paths)
@@ -100,8 +101,8 @@ def check_files(paths: Iterable[str | Path], *, config: Path | None = None, dete
         srv = servers.get(path)
         ctx = UNKNOWN if srv is None else contexts.setdefault(id(srv), ServerContext.from_server(srv))
         try:
-            cf = (reader.parse(stdin, str(path)) if stdin is not None and path == stdin_path
-                  else reader.read(path))
+            cf = (reader.parse(stdin, str(path), blocks=True) if stdin is not None and path == stdin_path
+                  else reader.read(path, blocks=True))
             findings.extend(check_config(cf, ctx, selection, rules))
         except ApacheMaintError as exc:
             findings.append(_parse_error(exc, str(path)))
@@ -129,7 +130,7 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
                 "no server config found at " + ", ".join(str(lay.main) for lay in layouts.LAYOUTS)
                 + "; name vhost files or --config MAIN")
         main = layout.main
-    count = checked = 0
+    count = checked = since_collected = 0
 
     def seen(_path: str) -> None:
         nonlocal count
@@ -147,19 +148,35 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
     rules = selection.rules()
 
     def check_all(srv: server.Server) -> list[Finding]:  # what the second process does with its files
+        _freeze_read_tree()
         ctx = ServerContext.from_server(srv)
-        return [f for cf in srv.configs.values() for f in check_config(cf, ctx, selection, rules)]
+        return [f for cf in srv.configs.values() for f in check_one(cf, ctx)]
+
+    def check_one(cf: ConfigFile, ctx: ServerContext) -> list[Finding]:
+        # What the rules worked out for a file (its blocks' nodes, its lower-cased text) is let
+        # go once it is checked: a server of 100,000 files keeps them all until the end.
+        nonlocal since_collected
+        try:
+            return check_config(cf, ctx, selection, rules)
+        finally:
+            cf.release()
+            since_collected += 1
+            if since_collected >= _COLLECT_EVERY and not gc.isenabled():
+                gc.collect(0)  # what was made since the last: the tree is frozen, survivors move on
+                since_collected = 0
 
     halves = split_read.TwoProcessRead(check_all) if split else None
     try:
-        srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen, read_include=halves)
+        srv = server.load(main, layout, use_apachectl=use_apachectl, on_file=seen, read_include=halves,
+                          blocks=True)
+        _freeze_read_tree()
         ctx = ServerContext.from_server(srv)
         findings = [_parse_error(exc, exc.file or str(main)) for exc in srv.errors
                     if not (selection.exclude and selection.exclude.excluded(exc.file or str(main)))]
         configs = list(srv.configs.values())
 
         def one(cf: ConfigFile) -> list[Finding]:
-            return check_config(cf, ctx, selection, rules)
+            return check_one(cf, ctx)
 
         if not (halves and halves.split):
             return sorted(findings + forked.map_split(one, configs, done=done))
@@ -171,6 +188,7 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
     finally:
         if halves:
             halves.stop()
+        gc.unfreeze()
     if theirs is None:  # the second process failed: all of it here, for the same result
         return check_server(main, use_apachectl=use_apachectl, selection=selection, progress=progress,
                             split=False)
@@ -178,6 +196,15 @@ def check_server(main: Path | None = None, *, use_apachectl: bool = False,
     return sorted(findings + theirs)
 
 
+def _freeze_read_tree() -> None:
+    """The server's nodes, read, are moved where the cycle collector never looks: they live
+    to the end and hold no cycle.  The CLI keeps the collector off (rescanning the tree as
+    it grew was most of a read), so the few cycles each checked file leaves (closures that
+    call themselves) are collected every ``_COLLECT_EVERY`` files."""
+    gc.freeze()
+
+
+_COLLECT_EVERY = 500  # files checked
 def exit_code(findings: list[Finding], fail_on: Severity | None = Severity.WARNING) -> int:
     """0 clean, 1 findings at or above ``fail_on`` (None: never), 2 input that could not be read."""
     if any(f.code == PARSE_ERROR for f in findings):

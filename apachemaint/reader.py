@@ -20,9 +20,12 @@ import os
 import re
 import stat
 import sys
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
+from typing import ClassVar
 
 from .cached import cached_property
 from .compat import SLOTS
@@ -88,11 +91,52 @@ class Section(Node):
         return f"<{self.name} {self.raw_args}>" if self.raw_args else f"<{self.name}>"
 
 
+@dataclass(**SLOTS)
+class Block(Node):
+    """The body of a managed block (the lines between its BEGIN and END markers), read as one
+    node: a patched server holds the same ~65-line body in every vhost, and one node per
+    line was two thirds of a patched tree's nodes.  The body's nodes are parsed once per
+    distinct body text (``shape``, offsets from the body's start) and made for this block
+    only when something walks into it (``children``); ``release`` lets them go again."""
+    shape: list[Node] = field(repr=False, compare=False)
+    body: str = field(repr=False, compare=False)  # its text, one string for every block that holds it
+    _children: list[Node] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def children(self) -> list[Node]:
+        if self._children is None:
+            self._children = _placed(self.shape, self.start, self.line - 1)
+        return self._children
+
+    def release(self) -> None:
+        self._children = None
+
+
 @dataclass
 class ConfigFile:
     path: str
     text: str
     children: list[Node]
+    blocks: list[Block] = field(default_factory=list)  # read as one node each (parse's ``blocks``)
+    # With blocks: the text as pieces, the bodies shared with every file that holds the same
+    # (most of a patched vhost file's text); ``text`` is joined from them when asked for.
+    _pieces: ClassVar[tuple[str, ...] | None] = None
+
+    def __getattr__(self, name: str):
+        # Only for attributes not found: ``text`` once ``release`` (or parse) let it go.
+        if name == "text" and self._pieces is not None:
+            text = self.__dict__["text"] = "".join(self._pieces)
+            return text
+        raise AttributeError(name)
+
+    def release(self) -> None:
+        """Drop what was worked out for checking this file (it comes back if asked for again):
+        a big server keeps every file while it checks them one by one."""
+        for b in self.blocks:
+            b.release()
+        self.__dict__.pop("lower_text", None)
+        if self._pieces is not None:
+            self.__dict__.pop("text", None)
 
     @cached_property
     def lower_text(self) -> str:
@@ -124,7 +168,7 @@ class ConfigFile:
         return self.text[start:stop]
 
 
-def read(path: str | Path) -> ConfigFile:
+def read(path: str | Path, *, blocks: bool = False) -> ConfigFile:
     path = str(path)
     try:
         data = read_bytes(path)
@@ -136,7 +180,7 @@ def read(path: str | Path) -> ConfigFile:
         raise ConfigSyntaxError("is not a regular file (a FIFO, device or socket); not read", path) from None
     except OSError as exc:
         raise ConfigSyntaxError(f"cannot read: {exc.strerror}", path) from None
-    return parse(data, path)
+    return parse(data, path, blocks=blocks)
 
 
 class NotRegular(OSError):
@@ -244,9 +288,36 @@ def _name(word: str) -> tuple[str, str]:
     return pair
 
 
-def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
+def parse(data: bytes | str, path: str = "<string>", *, blocks: bool = False) -> ConfigFile:
+    """``blocks``: a managed block's body right inside a ``<VirtualHost>`` is one ``Block``
+    node (see ``Block``; ``walk`` goes through it as if its nodes stood there).  For
+    ``check``, which reads whole servers; editing code reads every node as it stands."""
     text = data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
+    root, stack, found = _read(text, path, blocks and "apachemaint:" not in text)
+    if stack and stack[0].lname not in CONDITIONALS:
+        sec = stack[-1]
+        raise ConfigSyntaxError(f"<{sec.name}> was not closed.", path, sec.line)
+    # httpd ends a true <IfModule>/<IfDefine> (and all inside it) silently at the end of the
+    # file; whether it is true depends on the server, so the reader takes it as true.
+    for sec in stack:
+        sec.close_start = sec.end = len(text)
+        sec.close_line = text.count("\n") + 1
+    cf = ConfigFile(path, text, root, found)
+    if found:
+        pieces, at = [], 0
+        for b in found:
+            pieces += [text[at:b.start], b.body]
+            at = b.end
+        pieces.append(text[at:])
+        cf._pieces = tuple(pieces)
+        cf.release()
+    return cf
+
+
+def _read(text: str, path: str, blocks: bool) -> tuple[list[Node], list[Section], list[Block]]:
+    """The nodes of ``text`` and the sections still open at its end."""
     root: list[Node] = []
+    found: list[Block] = []
     stack: list[Section] = []
     out = root  # the children list new nodes go to
     lines = text.split("\n")
@@ -280,6 +351,15 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
             out.append(Blank(line, start, pos))
         elif t[0] == "#":
             out.append(Comment(line, start, pos, t))
+            if (blocks and stack and t.startswith(_BEGIN) and stack[-1].lname == "virtualhost"
+                    and text.count("\n", start, pos) == 1):  # a BEGIN line of its own
+                blk = _block_at(text, pos, line + 1, path)
+                if blk is not None:
+                    out.append(blk)
+                    found.append(blk)
+                    skip = text.count("\n", pos, blk.end)
+                    deque(islice(numbered, skip), 0)  # the body's lines, consumed at C speed
+                    pos = blk.end
         elif t[0] != "<":
             words = t.split(None, 1) if plain else _name_split(t)
             name, lname = _NAMES.get(words[0]) or _name(words[0])
@@ -304,15 +384,69 @@ def parse(data: bytes | str, path: str = "<string>") -> ConfigFile:
             out = sec.children
     if pos > len(text):
         _unend(root, len(text))
-    if stack and stack[0].lname not in CONDITIONALS:
-        sec = stack[-1]
-        raise ConfigSyntaxError(f"<{sec.name}> was not closed.", path, sec.line)
-    # httpd ends a true <IfModule>/<IfDefine> (and all inside it) silently at the end of the
-    # file; whether it is true depends on the server, so the reader takes it as true.
-    for sec in stack:
-        sec.close_start = sec.end = len(text)
-        sec.close_line = text.count("\n") + 1
-    return ConfigFile(path, text, root)
+    return root, stack, found
+
+
+# The markers, as block.py writes them (a test holds the two equal; block imports this module).
+_BEGIN = "# BEGIN apachemaint"
+_END = "# END apachemaint"
+# What server.load acts on or rules must see as they stand: a body holding any of these is
+# read node by node.  A body patch wrote holds none.
+_NOT_IN_BLOCK = frozenset({"loadmodule", "serverroot", "define", "undefine", "include", "includeoptional"})
+_SHAPES: dict[str, tuple[str, list[Node] | None]] = {}  # body text -> (that text, its nodes or None)
+_MAX_SHAPES = 256  # distinct bodies kept (options differ per site at most)
+
+
+def _block_at(text: str, pos: int, line: int, path: str) -> Block | None:
+    """The block body that starts at ``pos`` (right after a BEGIN marker's line), when it can
+    be one node: its END marker starts a line, and the lines between are plain (no
+    continuation, no comment, sections closed inside, nothing ``_NOT_IN_BLOCK``)."""
+    at = text.find(_END, pos)
+    if at < 0:
+        return None
+    end = text.rfind("\n", pos - 1, at) + 1
+    if end <= pos or text[end:at].strip(" \t") or text.find(_BEGIN, pos, at) >= 0:
+        return None
+    body = text[pos:end]
+    if body not in _SHAPES:
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        _SHAPES[body] = (body, _shape_of(body, path))
+    body, shape = _SHAPES[body]
+    return None if shape is None else Block(line, pos, end, shape, body)
+
+
+def _shape_of(body: str, path: str) -> list[Node] | None:
+    if "\\\n" in body or "\\\r\n" in body:
+        return None
+    try:
+        nodes, stack, _ = _read(body, path, False)
+    except ConfigSyntaxError:
+        return None
+    if stack:
+        return None
+    for node in walk(nodes):
+        if type(node) is Comment or (type(node) is Directive and node.lname in _NOT_IN_BLOCK) or (
+                type(node) is Section and node.lname == "virtualhost"):
+            return None
+    return nodes
+
+
+def _placed(nodes: list[Node], offset: int, lines: int) -> list[Node]:
+    """Copies of ``nodes`` moved ``offset`` characters and ``lines`` lines on; the strings
+    are shared."""
+    out: list[Node] = []
+    for n in nodes:
+        kind = type(n)
+        if kind is Directive:
+            out.append(Directive(n.line + lines, n.start + offset, n.end + offset, n.name, n.raw_args, n.lname))
+        elif kind is Section:
+            out.append(Section(n.line + lines, n.start + offset, n.end + offset, n.name, n.raw_args, n.lname,
+                               n.open_end + offset, n.close_start + offset, n.close_line + lines,
+                               _placed(n.children, offset, lines)))
+        else:
+            out.append(kind(n.line + lines, n.start + offset, n.end + offset))
+    return out
 
 
 def _unend(nodes: list[Node], end: int) -> None:
@@ -367,8 +501,12 @@ def walk(nodes: list[Node]) -> Iterator[Node]:
     stack = [iter(nodes)]
     while stack:
         for node in stack[-1]:
+            kind = type(node)
+            if kind is Block:  # not a node of the file: its body's nodes stand in its place
+                stack.append(iter(node.children))
+                break
             yield node
-            if type(node) is Section and node.children:
+            if kind is Section and node.children:
                 stack.append(iter(node.children))
                 break
         else:

@@ -94,7 +94,7 @@ ReadInclude = Callable[["_Walker", list[str], int], None]
 
 def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool = False,
          on_file: Callable[[str], None] | None = None, parsed: dict[str, ConfigFile] | None = None,
-         read_include: ReadInclude | None = None) -> Server:
+         read_include: ReadInclude | None = None, blocks: bool = False) -> Server:
     """Read ``main`` and follow Include/IncludeOptional the way httpd does: paths relative
     to ServerRoot, globs sorted, directories read whole, each file read once.  Unparsable
     files and missing ``Include`` targets are collected in ``errors``, not raised.
@@ -107,7 +107,10 @@ def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool 
 
     ``read_include`` is handed the files of every Include and must read them (with the
     walker's ``visit_each``): split_read.TwoProcessRead reads a big one in two processes,
-    and ``elsewhere`` then counts the files the other process read and checks."""
+    and ``elsewhere`` then counts the files the other process read and checks.
+
+    ``blocks``: managed blocks are read as one node each (see ``reader.Block``), for a check;
+    code that edits files reads them node by node."""
     from .envvars import debian_envvars
     from .layouts import DEBIAN_BUILTIN  # here: a one-file check answered by servercache loads neither
 
@@ -119,7 +122,7 @@ def load(main: str | Path, layout: Layout | None = None, *, use_apachectl: bool 
     root = layout.server_root if layout else main.parent
     server = Server(main, root, env, variables={**os.environ, **env})
     server.modules = set(layout.builtin_modules if layout else DEBIAN_BUILTIN)
-    walker = _Walker(server, on_file, parsed or {}, read_include)
+    walker = _Walker(server, on_file, parsed or {}, read_include, blocks)
     if use_apachectl:
         files, server.modules, server.defines = _ask_httpd(server)
         walker.follow = False
@@ -141,8 +144,10 @@ _MAX_LINKS = 40  # links followed in a row before realpath takes over (Linux's o
 
 class _Walker:
     def __init__(self, server: Server, on_file: Callable[[str], None] | None,
-                 parsed: dict[str, ConfigFile], read_include: ReadInclude | None = None):
+                 parsed: dict[str, ConfigFile], read_include: ReadInclude | None = None,
+                 blocks: bool = False):
         self.server = server
+        self.blocks = blocks
         self.parsed = parsed
         self.read_include = read_include
         self.follow = True
@@ -180,7 +185,7 @@ class _Walker:
         if self.on_file:
             self.on_file(path)
         try:
-            cf = self.parsed.get(real) or reader.read(path)
+            cf = self.parsed.get(real) or reader.read(path, blocks=self.blocks)
         except ApacheMaintError as exc:
             srv.errors.append(exc)
             return

@@ -21,7 +21,7 @@ Passes: the same vhost with the block first (where ``apachemaint patch`` puts it
 from __future__ import annotations
 
 from ..findings import Severity
-from .scope import in_managed_block, rule_flags, vhost_level
+from .scope import in_managed_block, rule_flags
 
 CODE = "AM005"
 SUMMARY = "a RewriteRule with [L]/[END]/[P]/[R] stands before the maintenance block"
@@ -34,9 +34,7 @@ def check(ctx):
     if not ctx.managed:
         return
     start = ctx.managed[0].start
-    for d in vhost_level(ctx):
-        if d.start >= start:
-            break
+    for d in ctx.level_before(start):
         if d.lname == "rewriterule" and not in_managed_block(ctx, d):
             flags = rule_flags(d)
             won = sorted(f.upper() for f in flags.keys() & _WINNING)

@@ -5,7 +5,7 @@ state) is computed once per vhost here, and the template is rendered once per se
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +15,7 @@ from .. import block, included
 from ..block import BlockOptions, Found, Legacy, State
 from ..cached import cached_property
 from ..conditions import holds
-from ..reader import CONDITIONALS, ConfigFile, Directive, Node, Section, walk
+from ..reader import CONDITIONALS, Block, ConfigFile, Directive, Node, Section, walk
 from ..vhosts import VHost
 
 T = TypeVar("T")
@@ -70,8 +70,15 @@ def _expected_digest(options: BlockOptions) -> str:
     return known(options) or block.digest(block.body_lines(options))
 
 
+@lru_cache(maxsize=64)
+def _body_digest(body: str) -> str:
+    return block.digest(body.split("\n"))
+
+
 def _state(found: Found) -> State:
-    if found.edited:
+    # ``found.edited``, with the digest kept per body text: every vhost of a patched server
+    # holds the same body, and hashing it was a tenth of checking one.
+    if _body_digest("\n".join(found.body)) != found.marker.digest:
         return State.EDITED
     if found.marker.format != block.FORMAT or _expected_digest(found.marker.options) != found.marker.digest:
         return State.OUTDATED
@@ -145,36 +152,43 @@ class VHostContext:
         place of its Include (see ``included``)."""
         if not self.includes:
             return list(walk(self.vhost.section.children))
-        out: list[Node] = []
+        return list(self._nodes(self.vhost.section.children, 0))
 
-        def visit(nodes: list[Node], depth: int) -> None:
-            for node in walk(nodes):
-                out.append(node)
-                if type(node) is Directive and node.lname in included.NAMES:
-                    visit(self._included(node, depth), depth + 1)
-
-        visit(self.vhost.section.children, 0)
-        return out
+    # Generators, not closures that call themselves: such a closure is a reference cycle
+    # holding this context, and with the CLI's cycle collector off it kept every vhost's
+    # context (and the nodes of its blocks) alive to the end of a check.
+    def _nodes(self, nodes: list[Node], depth: int) -> Iterator[Node]:
+        for node in walk(nodes):
+            yield node
+            if type(node) is Directive and node.lname in included.NAMES:
+                yield from self._nodes(self._included(node, depth), depth + 1)
 
     @cached_property
     def level(self) -> list[Directive]:
         """The vhost's server-context directives, file order, through the conditionals that
         hold: the list mod_rewrite runs at translate_name, where the block must stand first."""
-        out: list[Directive] = []
+        return list(self._level(self.vhost.section.children, 0, self.includes))
 
-        follow = self.includes
+    def level_before(self, offset: int) -> Iterator[Directive]:
+        """``level``'s directives up to the first that starts at ``offset`` or after (AM005's:
+        those before the block), without placing the nodes of a block body from there on."""
+        for d in self._level(self.vhost.section.children, 0, self.includes, offset):
+            if d.start >= offset:
+                return
+            yield d
 
-        def visit(nodes: list[Node], depth: int) -> None:
-            for node in nodes:
-                if isinstance(node, Directive):
-                    out.append(node)
-                    if follow and node.lname in included.NAMES:
-                        visit(self._included(node, depth), depth + 1)
-                elif isinstance(node, Section) and node.lname in CONDITIONALS and self.server.holds(node):
-                    visit(node.children, depth)
-
-        visit(self.vhost.section.children, 0)
-        return out
+    def _level(self, nodes: list[Node], depth: int, follow: bool, until: int | None = None) -> Iterator[Directive]:
+        for node in nodes:
+            if isinstance(node, Directive):
+                yield node
+                if follow and node.lname in included.NAMES:
+                    yield from self._level(self._included(node, depth), depth + 1, follow)
+            elif isinstance(node, Section) and node.lname in CONDITIONALS and self.server.holds(node):
+                yield from self._level(node.children, depth, follow)
+            elif type(node) is Block:  # a managed block's body: its directives stand here
+                if until is not None and node.start >= until:
+                    return  # all after it start later: level_before would stop at its first
+                yield from self._level(node.children, depth, follow)
 
     @cached_property
     def active(self) -> bool:
