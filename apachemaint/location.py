@@ -68,22 +68,7 @@ def document_root(vh: vhosts.VHost, holds: Callable[[Section], bool] | None = No
     every other that could win."""
     certain: list[Directive] = []  # the last DocumentRoot read for sure
     maybe: list[Directive] = []  # conditional ones after it
-
-    def visit(nodes, conditional: bool) -> None:
-        for node in nodes:
-            if type(node) is Directive and node.lname == "documentroot" and node.args:
-                if conditional:
-                    maybe.append(node)
-                else:
-                    certain[:] = [node]
-                    maybe.clear()
-            elif type(node) is Section and node.lname in CONDITIONALS:
-                if holds is None:
-                    visit(node.children, True)
-                elif holds(node):
-                    visit(node.children, conditional)
-
-    visit(vh.own_children(), False)
+    _document_roots(vh.own_children(), False, holds, certain, maybe)
     if not certain and not maybe:
         return Root(None, f"{vh.tag} has no DocumentRoot: its %{{DOCUMENT_ROOT}} is the server's, "
                           "shared by every vhost without one", vh.line, "AM015")
@@ -96,6 +81,24 @@ def document_root(vh: vhosts.VHost, holds: Callable[[Section], bool] | None = No
     lines = ", ".join(str(d.line) for d in certain + maybe)
     return Root(None, f"DocumentRoot lines that disagree, some inside conditional sections (lines {lines}): "
                       "down cannot tell which one Apache uses; keep one", maybe[-1].line, "AM013")
+
+
+def _document_roots(nodes: list, conditional: bool, holds: Callable[[Section], bool] | None,
+                    certain: list[Directive], maybe: list[Directive]) -> None:
+    # A plain function, not a closure calling itself: that is a cycle per call, and the CLI
+    # runs with the cycle collector off.
+    for node in nodes:
+        if type(node) is Directive and node.lname == "documentroot" and node.args:
+            if conditional:
+                maybe.append(node)
+            else:
+                certain[:] = [node]
+                maybe.clear()
+        elif type(node) is Section and node.lname in CONDITIONALS:
+            if holds is None:
+                _document_roots(node.children, True, holds, certain, maybe)
+            elif holds(node):
+                _document_roots(node.children, conditional, holds, certain, maybe)
 
 
 def _section_of(vh: vhosts.VHost, d: Directive) -> str:

@@ -168,26 +168,30 @@ def find(cf: ConfigFile) -> list[VHost]:
     seen: set[str] = set()
     defined: Mapping[str, str] | None = None  # replaced, never changed: the vhosts before a Define keep theirs
 
-    def visit(nodes: list[Node], enclosing: tuple[Section, ...]) -> None:
-        nonlocal defined
-        for node in nodes:
-            if type(node) is Directive and node.lname in ("define", "undefine") and node.args:
-                name, known = node.args[0], {**(defined or {})}
-                known.pop(name, None)
-                if node.lname == "define" and len(node.args) >= 2 and not enclosing:
-                    known[name] = expand(node.args[1], known)
-                defined = MappingProxyType(known)  # inside a section: httpd may or may not read it
-            if not isinstance(node, Section):
-                continue
-            if node.lname == "virtualhost":
-                vh = VHost(node, enclosing, defined=defined)
-                vh.first_in_file = not seen.intersection(vh.addresses)
-                seen.update(vh.addresses)
-                out.append(vh)
-            elif node.lname in _CONTAINERS:
-                visit(node.children, enclosing + (node,))
-
-    visit(cf.children, ())
+    # A walk with a stack, not a closure calling itself: that is a cycle per call, and the CLI
+    # runs with the cycle collector off.
+    stack = [(iter(cf.children), ())]
+    while stack:
+        nodes, enclosing = stack[-1]
+        node = next(nodes, None)
+        if node is None:
+            stack.pop()
+            continue
+        if type(node) is Directive and node.lname in ("define", "undefine") and node.args:
+            name, known = node.args[0], {**(defined or {})}
+            known.pop(name, None)
+            if node.lname == "define" and len(node.args) >= 2 and not enclosing:
+                known[name] = expand(node.args[1], known)
+            defined = MappingProxyType(known)  # inside a section: httpd may or may not read it
+        if not isinstance(node, Section):
+            continue
+        if node.lname == "virtualhost":
+            vh = VHost(node, enclosing, defined=defined)
+            vh.first_in_file = not seen.intersection(vh.addresses)
+            seen.update(vh.addresses)
+            out.append(vh)
+        elif node.lname in _CONTAINERS:
+            stack.append((iter(node.children), enclosing + (node,)))
     return out
 
 
