@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-SOURCES = '75fa2ce1398972f9'  # digest of the template and block.py the table was rendered from
+SOURCES = 'b0e0bd3c30ad6003'  # digest of the template and block.py the table was rendered from
 DIGESTS: dict[str, str] = {  # repr(BlockOptions) -> the body's digest
-    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=(), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": '19842a09bf93',  # noqa: E501
-    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=('/up',), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": '2413806ce082',  # noqa: E501
+    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=(), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": '8804c4a15b98',  # noqa: E501
+    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=('/up',), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": '5abe4635b2b3',  # noqa: E501
 }
 
 _current: list[str] = []
