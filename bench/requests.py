@@ -13,6 +13,11 @@ Variants for the small static file (fixtures/served/static.conf):
   apache 503       Apache's own cheapest 503 (the yardstick for "block, on"): `RewriteRule ^ -
                    [R=503]` and `ErrorDocument 503` of a static copy of the page, same bytes
   static page 200  the page itself served as a static 200 (what a 503 costs over a 200)
+and the same vhost again with every request sent ``Connection: close`` (plain, block off,
+block on, apache 503): a new TCP connection per request, as clients that do not keep
+connections alive pay it.  A 503 makes Apache drop keep-alive anyway (it closes the
+connection after every 503), so "block, on" and "apache 503" pay a connection per request in
+both tables, and only the 200s differ between them;
 and, with ``explain``, the block taken apart, to see where the cost goes:
   flag test        the block's SetEnvIfExpr alone (the one stat() of the flag per request)
   <If> part        the block's <If> alone (walked per request, its expression a table lookup)
@@ -131,8 +136,11 @@ _RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _NON2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 
 
-def wrk(url: str, host: str, seconds: float, connections: int, threads: int) -> tuple[float, int]:
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-H", f"Host: {host}", url],
+def wrk(url: str, host: str, seconds: float, connections: int, threads: int,
+        close: bool = False) -> tuple[float, int]:
+    extra = ["-H", "Connection: close"] if close else []
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-H", f"Host: {host}",
+                          *extra, url],
                          capture_output=True, text=True, timeout=seconds + 30, check=True,
                          preexec_fn=lambda: os.sched_setaffinity(0, WRK_CPUS)).stdout
     m = _NON2XX.search(out)
@@ -140,7 +148,9 @@ def wrk(url: str, host: str, seconds: float, connections: int, threads: int) -> 
 
 
 def bench(fixture: str, host: str, path: str, variants: list[tuple[str, str | None, bool]], *,
-          rounds: int, seconds: float, connections: int, threads: int, defines: dict) -> list[list[object]]:
+          rounds: int, seconds: float, connections: int, threads: int, defines: dict,
+          close: bool = False) -> list[list[object]]:
+    label = f"{fixture} {path}" + (", Connection: close" if close else "")
     with tempfile.TemporaryDirectory(prefix="apachemaint-wrk-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # Apache's workers run as www-data
@@ -150,7 +160,7 @@ def bench(fixture: str, host: str, path: str, variants: list[tuple[str, str | No
                 v.start()
             _copy_page(vs)
             for v in vs:  # warm up: first requests open files, fill caches
-                wrk(v.apache.url(_path(v, path)), host, 1, connections, threads)
+                wrk(v.apache.url(_path(v, path)), host, 1, connections, threads, close)
             rps: dict[str, list[float]] = {v.name: [] for v in vs}
             cpu_us: dict[str, list[float]] = {v.name: [] for v in vs}
             non2xx: dict[str, int] = {v.name: 0 for v in vs}
@@ -158,7 +168,7 @@ def bench(fixture: str, host: str, path: str, variants: list[tuple[str, str | No
                 order = vs[r % len(vs):] + vs[:r % len(vs)]
                 for v in order:
                     before = apache_cpu(v.apache)
-                    value, bad = wrk(v.apache.url(_path(v, path)), host, seconds, connections, threads)
+                    value, bad = wrk(v.apache.url(_path(v, path)), host, seconds, connections, threads, close)
                     used = apache_cpu(v.apache) - before
                     rps[v.name].append(value)
                     cpu_us[v.name].append(used / (value * seconds) * 1e6)
@@ -173,7 +183,7 @@ def bench(fixture: str, host: str, path: str, variants: list[tuple[str, str | No
     for v in vs:
         med = measure.median(rps[v.name])
         cpu = measure.median(cpu_us[v.name])
-        rows.append([f"{fixture} {path}", v.name, f"{med:,.0f}", f"{med / base:.3f}x",
+        rows.append([label, v.name, f"{med:,.0f}", f"{med / base:.3f}x",
                      f"{1 - med / base:+.1%}" if v is not vs[0] else "-",
                      f"±{measure.spread(rps[v.name]):.1%}", f"{cpu:.0f}", f"{cpu / base_cpu:.3f}x",
                      "yes" if non2xx[v.name] else "no"])
@@ -181,7 +191,7 @@ def bench(fixture: str, host: str, path: str, variants: list[tuple[str, str | No
         if a in rps and b in rps:
             ratio = measure.median([x / y for x, y in zip(rps[a], rps[b])])
             cpu_ratio = measure.median([x / y for x, y in zip(cpu_us[a], cpu_us[b])])
-            rows.append([f"{fixture} {path}", f"{a} / {b}", "-", f"{ratio:.3f}x", f"{1 - ratio:+.1%}", "-", "-",
+            rows.append([label, f"{a} / {b}", "-", f"{ratio:.3f}x", f"{1 - ratio:+.1%}", "-", "-",
                          f"{cpu_ratio:.3f}x", "-"])
     return rows
 
@@ -227,6 +237,10 @@ def main(rounds: int, seconds: float, explain: bool, connections: int = 16, thre
     print(f"  request cost: static file, {len(static)} variants x {rounds} rounds x {seconds:g} s ...",
           file=sys.stderr, flush=True)
     rows = bench("static.conf", "static.test", "/index.html", static, defines={}, **kw)
+    closing = [v for v in static if v[0] in ("plain", "block, off", "block, on", "apache 503")]
+    print(f"  request cost: static file, Connection: close, {len(closing)} variants x {rounds} rounds x "
+          f"{seconds:g} s ...", file=sys.stderr, flush=True)
+    rows += bench("static.conf", "static.test", "/index.html", closing, defines={}, close=True, **kw)
     print(f"  request cost: proxy vhost, 3 variants x {rounds} rounds x {seconds:g} s ...", file=sys.stderr, flush=True)
     rows += _proxy(parts, **kw)
     return measure.table(HEADERS, rows)

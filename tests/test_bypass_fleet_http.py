@@ -77,6 +77,8 @@ def test_one_token_opens_every_server_through_the_secret_url(fleet, backend, own
         assert server.get("/").status == 503
         opened = server.get(f"/.apachemaint/bypass/{TOKEN}")
         assert opened.status == 302 and opened.headers["Location"] == f"http://{server.host}/"
+        # The 503's headers are the ErrorDocument's alone: a Retry-After would delay the redirect.
+        assert "Retry-After" not in opened.headers and "no-store" not in opened.headers.get("Cache-Control", "")
         cookie = _cookie_from(opened)
         assert cookie == f"{COOKIE}={TOKEN}"
         hits = len(backend.log)

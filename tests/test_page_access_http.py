@@ -3,7 +3,8 @@ denies its page folder, the verdict of ``check --config`` matches what a client 
 during maintenance (503 with the page, or 503 with Apache's bare body).
 
 The test server denies ``/`` as Debian's stock config does, so a folder nothing grants is
-denied too."""
+denied too; but the block grants its own page (only in the 503's ErrorDocument redirect), so
+a ``Require`` that denies hides it no more.  mod_access_compat's ``Deny`` still does."""
 from __future__ import annotations
 
 import pytest
@@ -26,17 +27,22 @@ SHAPES = {
     "location-root": ("<Location />\n    Require all granted\n</Location>\n", True),
     "files-granted": ("<Directory ${DOCROOT}>\n    Require all denied\n</Directory>\n"
                       "<FilesMatch \"\\.html$\">\n    Require all granted\n</FilesMatch>\n", True),
-    # Allow from all does not undo the inherited Require all denied of <Directory />.
-    "compat-allow": ("<Directory ${DOCROOT}>\n    Order allow,deny\n    Allow from all\n</Directory>\n", False),
+    # Allow from all does not undo the inherited Require all denied of <Directory />; the
+    # block's own grant does.
+    "compat-allow": ("<Directory ${DOCROOT}>\n    Order allow,deny\n    Allow from all\n</Directory>\n", True),
     "compat-and-require": ("<Directory ${DOCROOT}>\n    Require all granted\n    Order allow,deny\n"
                            "    Allow from all\n</Directory>\n", True),
+    # mod_access_compat is checked apart from Require: no grant undoes its Deny.
     "compat-deny": ("<Directory ${DOCROOT}>\n    Order deny,allow\n    Deny from all\n</Directory>\n", False),
-    "nothing-granted": ("", False),
-    "denied": ("<Directory ${DOCROOT}>\n    Require all denied\n</Directory>\n", False),
+    "compat-deny-dotfolders": ("<Directory ${DOCROOT}>\n    Require all granted\n</Directory>\n"
+                               "<DirectoryMatch \"/\\.\">\n    Order deny,allow\n    Deny from all\n"
+                               "</DirectoryMatch>\n", False),
+    "nothing-granted": ("", True),
+    "denied": ("<Directory ${DOCROOT}>\n    Require all denied\n</Directory>\n", True),
     "dotfolders-denied": ("<Directory ${DOCROOT}>\n    Require all granted\n</Directory>\n"
-                          "<DirectoryMatch \"/\\.\">\n    Require all denied\n</DirectoryMatch>\n", False),
+                          "<DirectoryMatch \"/\\.\">\n    Require all denied\n</DirectoryMatch>\n", True),
     "location-denies-system": ("<Directory ${DOCROOT}>\n    Require all granted\n</Directory>\n"
-                               "<Location /system>\n    Require all denied\n</Location>\n", False),
+                               "<Location /system>\n    Require all denied\n</Location>\n", True),
 }
 
 
@@ -73,3 +79,40 @@ def test_a_lone_file_warns_unless_it_grants_the_page_itself(shape, tmp_path):
     conf.write_text(text.replace("${DOCROOT}", root).replace("${PARENT}", "/srv/app"))
     patching.apply([patching.plan(conf)], configtest=False)
     assert ("AM011" in {f.code for f in check.check_files([conf])}) is (not servable)
+
+
+def test_the_block_grants_its_page_and_nothing_else(apache_factory, served_tmp_path):
+    """The block's own grant holds only in the ErrorDocument redirect of a request it put
+    down: a client never reaches a denied file through it, down or up, whatever it sends."""
+    docroot = served_tmp_path / "public"
+    (docroot / "system").mkdir(parents=True)
+    for name in ("index.html", "app.css", "system/other.html"):
+        (docroot / name).write_text(f"denied file {name}\n")
+    conf = served_tmp_path / "site.conf"
+    conf.write_text(HEAD + "    <Directory ${DOCROOT}>\n        Require all denied\n    </Directory>\n"
+                    "</VirtualHost>\n")
+    patching.apply([patching.plan(conf)], configtest=False)
+    apache = apache_factory([conf], defines={"DOCROOT": str(docroot)})
+    # What a client might try, to look like the ErrorDocument's redirect (headers are not env vars).
+    forged = {"Host": "app.example.com", "Redirect-Status": "503", "Redirect-Apachemaint": "down"}
+    paths = ("/", "/index.html", "/app.css", "/system/other.html", "/system/maintenance.html",
+             "/system/.apachemaint/page.html")
+
+    def answers() -> dict[str, tuple[int, bytes]]:
+        out = {}
+        for path in paths:
+            for headers in ({"Host": "app.example.com"}, forged):
+                resp = get(apache.url(path), headers=headers)
+                out[path] = (resp.status, resp.body)
+                assert b"denied file" not in resp.body, (path, headers, resp.status)
+        return out
+
+    before = answers()
+    assert {status for status, _ in before.values()} == {403}
+    result = maintenance.down(maintenance.from_docroot(docroot), reason="a test")
+    during = answers()
+    # An existing asset is let through during maintenance, to its own (denied) answer.
+    assert during.pop("/app.css")[0] == 403
+    assert all(answer == (503, result.html) for answer in during.values()), during
+    maintenance.up(maintenance.from_docroot(docroot), grace=0)
+    assert answers() == before

@@ -1,19 +1,27 @@
 r"""The maintenance page cannot be served: the DocumentRoot it lives under does not exist, or
 clients are denied the file Apache serves for it (the armed copy in ``.apachemaint/``, else
-the page itself), or it asks them for credentials (``Require valid-user``: the ErrorDocument
-is checked as a request of its own, so a visitor without a login gets Apache's body).
+the page itself) in a way the block's own grant does not undo.
 
-The 503 still goes out, but with Apache's own bare error body instead of your page.  Access
-is worked out as httpd merges it: ``<Directory>`` sections shortest path first (the
+The 503 still goes out, but with Apache's own bare error body instead of your page.  The
+block grants its page itself: an ``<If>`` that holds only in the 503's ErrorDocument
+redirect of a request the block put down (``REDIRECT_APACHEMAINT`` and ``REDIRECT_STATUS``
+503, which a client cannot set, for the page's URL) says ``Require all granted``, and
+``<If>`` merges last, so a server's ``<Directory />`` deny, a hardening
+``<DirectoryMatch "/\.">`` and a site-wide ``Require valid-user`` all give way to it, for
+the page and nothing else.  What it cannot undo is mod_access_compat: ``Order``/``Allow``/
+``Deny`` (2.2) is a check of its own that must pass besides ``Require``, so a ``Deny from
+all`` over the page's folder still hides it.  A block from before this grant (AM003) gets
+the old verdicts: a ``Require`` that denies, or asks for credentials (the ErrorDocument is
+checked as a request of its own, so a visitor without a login gets Apache's body).
+
+Access is worked out as httpd merges it: ``<Directory>`` sections shortest path first (the
 server's before the vhost's), then ``<DirectoryMatch>``, then ``<Files>``/``<FilesMatch>``
-for the file's name, then ``<Location>``/``<LocationMatch>`` for the ErrorDocument's URL;
-the last section that says something wins.  Both ``Require`` (2.4) and ``Order``/``Allow``/
-``Deny`` (2.2, mod_access_compat) count.  With the server config its sections count too
-(Debian's ``<Directory /> Require all denied`` and its ``/var/www/`` grant, a hardening
-``<DirectoryMatch "/\.">`` that denies every dot folder, the armed copy's too), and the
-DocumentRoot is looked up on disk, as ``apache2 -t`` does (AH00112).  A lone file whose page
-folder no section of its own grants, outside the folder every platform grants (/var/www),
-gets the warning too: the server's ``<Directory />`` denies it on Debian and RHEL.
+for the file's name, then ``<Location>``/``<LocationMatch>`` for the ErrorDocument's URL,
+then ``<If>`` sections that hold only for the 503's error page (the block's own, or
+``<If "%{ENV:REDIRECT_STATUS} == '503'">``); the last section that says something wins.
+With the server config its sections count too (Debian's ``<Directory /> Require all
+denied``, a hardening ``<DirectoryMatch>``), and the DocumentRoot is looked up on disk, as
+``apache2 -t`` does (AH00112).
 
 Fails::
 
@@ -22,14 +30,14 @@ Fails::
         # END apachemaint
         DocumentRoot /srv/app/public
         <Directory /srv/app/public>
-            Require all denied
+            Order deny,allow
+            Deny from all
         </Directory>
     </VirtualHost>
 
-Passes: the same vhost with ``Require all granted`` on ``/srv/app/public`` (or on ``/srv/app``,
-or in ``<Location />``, or ``Order allow,deny`` + ``Allow from all``, or in an
-``<If "%{ENV:REDIRECT_STATUS} == '503'">``, which holds only for the 503's error page and is
-the one grant that also undoes a login or a hardening ``<DirectoryMatch>``).
+Passes: the same vhost with ``Require all denied`` instead of the ``Order``/``Deny`` pair
+(the block's grant undoes it), or with ``Allow from all`` after the ``Deny``, or without
+mod_access_compat's directives at all.
 """
 from __future__ import annotations
 
@@ -77,17 +85,23 @@ def check(ctx):
     folder = folder or "/"
     for path, filename in ((f"{folder}/{STATE_DIR}", _COPY), (folder, name)):
         verdict, section = _access(ctx, path, filename)
+        if verdict == "compat":
+            yield line, (f"{path}/{filename} is denied to clients by mod_access_compat in {section.tag} "
+                         f"(line {section.line}): the 503 goes out with Apache's bare body, not the page; "
+                         "Order/Allow/Deny is checked apart from Require, so no grant undoes it: allow "
+                         "the folder there (Allow from all, and no Deny from all)")
+            return
         if verdict == "denied":
             yield line, (f"{path}/{filename} is denied to clients by {section.tag} (line {section.line}): "
                          "the 503 goes out with Apache's bare body, not the page; grant it "
-                         f"(Require all granted, or in the vhost {_GRANT_ERROR_PAGE})")
+                         f"(re-patch: the block grants its own page; or in the vhost {_GRANT_ERROR_PAGE})")
             return
         if verdict == "login":
             # The ErrorDocument is a request of its own, checked again: a visitor without
             # credentials gets the 503 with Apache's bare body (and its 401 note), not the page.
             yield line, (f"{path}/{filename} asks for credentials ({section.tag}, line {section.line}): a "
                          "visitor without them gets the 503 with Apache's bare body, not the page; grant "
-                         f"it in the vhost: {_GRANT_ERROR_PAGE}")
+                         f"it (re-patch: the block grants its own page; or in the vhost {_GRANT_ERROR_PAGE})")
             return
     if verdict is None and not ctx.server.known and not _under(folder, PLATFORM_GRANTED):
         yield line, (f"no section in this file grants {folder}, where the page lives: if the server "
@@ -114,7 +128,8 @@ def _under(folder: str, roots: tuple[str, ...]) -> bool:
 
 def _access(ctx, folder: str, filename: str) -> tuple[str | None, Section | None]:
     """The verdict for ``folder/filename``, served for the URL ``ERROR_URL``: sections in
-    httpd's merge order, the last one that says something wins."""
+    httpd's merge order, the last one that says something wins; "compat" when only
+    mod_access_compat denies (which no Require undoes)."""
     own = [n for n in ctx.nodes if type(n) is Section]
     sections = list(ctx.server.directories) + own
     dirs, dir_matches, files, locations, ifs = [], [], [], [], []
@@ -154,9 +169,10 @@ def _access(ctx, folder: str, filename: str) -> tuple[str | None, Section | None
             authz = (require, sec)
         if old:
             compat = (old, sec)
-    for verdict, by in (authz, compat):
-        if verdict == "denied":
-            return verdict, by
+    if authz[0] == "denied":
+        return authz
+    if compat[0] == "denied":
+        return "compat", compat[1]
     return authz  # None when no Require says: then the server's own decide (Debian: denied)
 
 
