@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-SOURCES = '7dd6d939f2f9ec98'  # digest of the template and block.py the table was rendered from
+SOURCES = 'f369f721f5efd81e'  # digest of the template and block.py the table was rendered from
 DIGESTS: dict[str, str] = {  # repr(BlockOptions) -> the body's digest
-    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=(), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": '8cb99616160a',  # noqa: E501
-    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=('/up',), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": 'cb19c9b1d93f',  # noqa: E501
+    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=(), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": '69c53e344a3a',  # noqa: E501
+    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=('/up',), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": 'afb85c12aa45',  # noqa: E501
 }
 
 _current: list[str] = []

@@ -16,7 +16,7 @@ from corpus import FIXTURES
 from http_client import Response, get
 
 from apachemaint import patch as patching
-from apachemaint.block import STATE_DIR
+from apachemaint.block import PAGE_COPY, STATE_DIR
 
 pytestmark = pytest.mark.apache
 
@@ -152,10 +152,8 @@ def test_allow_listed_client_and_bypass_token_pass(run, backend, served_tmp_path
     monkeypatch.setenv("APACHEMAINT_STATE_DIR", str(served_tmp_path / "state"))
     site, apache = run("proxy", allow_ips=("127.0.0.2/32",), bypass_cookie="team_pass")
     site.flag_on()
-    token = secrets.token_urlsafe(24)
+    token = _bypass_token(site)
     bypass = site.docroot / "system" / STATE_DIR / "bypass"
-    bypass.mkdir(mode=0o711, parents=True)
-    (bypass / token).touch(mode=0o600)
     seen = len(backend.log)
     assert site.get(apache, "/a").status == 503
     assert site.get(apache, "/a", headers={"Cookie": f"x=1; team_pass={secrets.token_urlsafe(24)}"}).status == 503
@@ -202,10 +200,14 @@ def test_legacy_recipe_answered_200_and_the_patched_vhost_answers_503(apache_fac
 # --- one decision per request: what the flag does and does not touch -------------------------
 
 def _bypass_token(site: Site) -> str:
+    """A live token, as `down --bypass` leaves it: a token is its window's only while the armed
+    copy beside it is the page in place."""
     token = secrets.token_urlsafe(24)
-    bypass = site.docroot / "system" / STATE_DIR / "bypass"
+    system = site.docroot / "system"
+    bypass = system / STATE_DIR / "bypass"
     bypass.mkdir(mode=0o711, parents=True, exist_ok=True)
     (bypass / token).touch(mode=0o600)
+    (system / STATE_DIR / PAGE_COPY).write_bytes((system / "maintenance.html").read_bytes())
     return token
 
 

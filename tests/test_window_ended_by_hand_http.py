@@ -23,8 +23,6 @@ def server(apache_factory, backend, served_tmp_path) -> Server:
     return Server(apache_factory, backend, served_tmp_path / "web", "127.0.0.1")
 
 
-@pytest.mark.xfail(strict=True, reason="the block serves the armed copy before the page, and takes a bypass "
-                   "token's file for a live one, whichever page is in place")
 @pytest.mark.parametrize("langs", [None, "en,de"])
 def test_another_tool_s_page_after_a_window_ended_by_hand_is_what_is_served(server, backend, own_state_dir,
                                                                              langs):
