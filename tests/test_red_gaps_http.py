@@ -109,3 +109,4 @@ def _modules(*extra: str) -> tuple[str, ...]:
     from apachemaint.httpd import DEFAULT_MODULES
     return DEFAULT_MODULES + extra
 
+
