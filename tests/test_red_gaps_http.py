@@ -181,3 +181,36 @@ def test_a_vhost_whose_pages_mod_cache_serves_through_the_window_is_reported(apa
     conf, apache = _cached(apache_factory, backend, served_tmp_path)
     checked = apachemaint("check", "--config", apache.conf, conf)
     assert checked.returncode == 1 and "CacheEnable" in checked.stdout, checked.stdout
+
+
+SNIPPET_ROOT = """<VirtualHost 127.0.0.1:${{APACHEMAINT_PORT}}>
+    ServerName snippet-root.test
+    Include {root}/snippets/app.conf
+</VirtualHost>
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="the page location (location.py/patch.py, not this helper's) does not look "
+                   "into an Include inside the vhost: a DocumentRoot there is missed, patch puts the page in the "
+                   "pages folder (/var/www/apachemaint/NAME by default), and `down --docroot` of the real "
+                   "DocumentRoot writes a page nothing reads; check says nothing")
+def test_a_documentroot_in_an_included_snippet_is_where_the_page_goes(apache_factory, backend, served_tmp_path):
+    """The :80 and :443 vhosts of an app share one snippet holding DocumentRoot and the
+    proxy; the operator puts the site down by that DocumentRoot."""
+    www = served_tmp_path / "www"
+    www.mkdir()
+    (served_tmp_path / "snippets").mkdir()
+    (served_tmp_path / "snippets" / "app.conf").write_text(f"""DocumentRoot {www}
+<Directory {www}>
+    Require all granted
+</Directory>
+ProxyPass / http://127.0.0.1:${{BACKEND_PORT}}/
+""")
+    conf = served_tmp_path / "site.conf"
+    conf.write_text(SNIPPET_ROOT.format(root=served_tmp_path))
+    # pages under the test's folder: the default pages folder is the real server's
+    patching.apply([patching.plan(conf, {}, pages=str(served_tmp_path / "pages"))], configtest=False)
+    apache = apache_factory([conf], defines={"BACKEND_PORT": str(backend.port)})
+    assert apachemaint("down", "--docroot", www).returncode == 0
+    got = request("GET", apache.url("/"), headers={"Host": "snippet-root.test"})
+    assert (got.status, len(backend.log)) == (503, 0), (got.status, got.body[:60])

@@ -149,3 +149,4 @@ def test_down_answers_post_and_the_sites_own_headers_with_the_window(apache_fact
             if (got.status, got.body, cache) != (503, page, "no-store") or not got.headers.get("Retry-After"):
                 problems.append(f"{shape.name} {method} {host}{path}: {got.status} {cache} {got.body[:60]!r}")
     assert problems == [] and not backend.log and not fcgi.log
+
