@@ -214,3 +214,40 @@ ProxyPass / http://127.0.0.1:${{BACKEND_PORT}}/
     assert apachemaint("down", "--docroot", www).returncode == 0
     got = request("GET", apache.url("/"), headers={"Host": "snippet-root.test"})
     assert (got.status, len(backend.log)) == (503, 0), (got.status, got.body[:60])
+
+
+ACME_ALIAS = """<VirtualHost 127.0.0.1:${{APACHEMAINT_PORT}}>
+    ServerName acme-alias.test
+    DocumentRoot {root}/www
+    <Directory {root}/www>
+        Require all granted
+    </Directory>
+    # One challenge folder for every site (the Debian/Ubuntu guides' letsencrypt.conf).
+    Alias /.well-known/acme-challenge/ {root}/letsencrypt/.well-known/acme-challenge/
+    <Directory "{root}/letsencrypt/">
+        AllowOverride None
+        Options MultiViews Indexes SymLinksIfOwnerMatch IncludesNoExec
+        Require method GET POST OPTIONS
+    </Directory>
+    ProxyPass /.well-known/acme-challenge/ !
+    ProxyPass / http://127.0.0.1:${{BACKEND_PORT}}/
+</VirtualHost>
+"""
+TOKEN = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+
+
+@pytest.mark.xfail(strict=True, reason="the block's ACME rule (templates/, not this helper's) serves a challenge "
+                   "only from %{DOCUMENT_ROOT}%{REQUEST_URI}; a challenge folder shared by every site through "
+                   "`Alias /.well-known/acme-challenge/` gets the 503, so a renewal in a window fails")
+def test_an_acme_challenge_under_a_shared_alias_is_answered_during_the_window(apache_factory, backend,
+                                                                            served_tmp_path):
+    (served_tmp_path / "www").mkdir()
+    challenges = served_tmp_path / "letsencrypt" / ".well-known" / "acme-challenge"
+    challenges.mkdir(parents=True)
+    (challenges / TOKEN).write_text(f"{TOKEN}.proof\n")
+    conf, apache = _start(apache_factory, backend, served_tmp_path, ACME_ALIAS)
+    path = f"/.well-known/acme-challenge/{TOKEN}"
+    assert request("GET", apache.url(path), headers={"Host": "acme-alias.test"}).status == 200
+    assert apachemaint("down", "--vhost", conf).returncode == 0
+    got = request("GET", apache.url(path), headers={"Host": "acme-alias.test"})
+    assert (got.status, got.body) == (200, f"{TOKEN}.proof\n".encode())
