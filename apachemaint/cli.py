@@ -302,6 +302,11 @@ def _down(targets, reason, until, template, bypass, verify=False, lang=None, ref
         capped = ", capped at a year" if result.retry_after >= RETRY_AFTER_MAX else ""
         date = "" if result.retry_header == str(result.retry_after) else f", sent as {result.retry_header}"
         print(_printable(f"maintenance on: {t.page} (Retry-After {result.retry_after}{capped}{date})"))
+    for folder in result.unseen:
+        # Not refused: a folder shared with the web server by a means apachemaint cannot see
+        # (an ACL, a supplementary group) works; but a window nobody sees must not pass quietly.
+        print(_printable(f"{folder}: warning: Apache's workers may not be able to enter this folder (no o+x), "
+                         "and then never see the page: the site stays up; chmod o+x it"), file=sys.stderr)
     if result.token:
         # A token the caller gave is not echoed: this output lands in deploy and CI logs, once a
         # server; whoever made the token has it.

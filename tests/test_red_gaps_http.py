@@ -251,3 +251,27 @@ def test_an_acme_challenge_under_a_shared_alias_is_answered_during_the_window(ap
     assert apachemaint("down", "--vhost", conf).returncode == 0
     got = request("GET", apache.url(path), headers={"Host": "acme-alias.test"})
     assert (got.status, got.body) == (200, f"{TOKEN}.proof\n".encode())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a deploy user's folder needs root to make")
+def test_a_page_folder_apaches_workers_cannot_enter_is_warned_about(apache_factory, backend,
+                                                                             served_tmp_path):
+    """Capistrano's shared/public/system often holds uploads and is made private (0700, or
+    0750 for the deploy group).  Apache's workers then cannot see the page, so the flag is
+    never seen and the site stays up, while `down` said "maintenance on": it must say so.
+    (Refusing would be better, but a folder shared by an ACL or a supplementary group works.)"""
+    public = served_tmp_path / "current" / "public"
+    (public / "system").mkdir(parents=True)
+    for folder in (public.parent, public, public / "system"):
+        os.chown(folder, 65534, 65534)
+    (public / "system").chmod(0o700)
+    conf, apache = _start(apache_factory, backend, served_tmp_path, PUMA)
+    done = apachemaint("down", "--vhost", conf)
+    assert done.returncode == 0 and "the site stays up" in done.stderr and str(public / "system") in done.stderr
+    assert request("GET", apache.url("/"), headers={"Host": "shop.test"}).status == 200  # what it warns of
+    (public / "system").chmod(0o711)  # what the warning asks for: the page is then seen
+    again = apachemaint("down", "--vhost", conf)
+    assert again.returncode == 0 and "warning" not in again.stderr, again.stderr
+    backend.clear_log()
+    got = request("GET", apache.url("/"), headers={"Host": "shop.test"})
+    assert (got.status, len(backend.log)) == (503, 0), got.body[:60]
