@@ -249,3 +249,82 @@ def test_ajp_tomcat_goes_down_without_a_connection_to_the_backend(apache_factory
         assert tomcat.accepted == seen
     finally:
         tomcat.close()
+
+
+NEXTCLOUD_HTACCESS = """<IfModule mod_headers.c>
+  <IfModule mod_setenvif.c>
+    SetEnvIf User-Agent "Android" HTTP_AUTHORIZATION=$1
+  </IfModule>
+  Header always set Referrer-Policy "no-referrer"
+  Header onsuccess unset X-Frame-Options
+  Header always set X-Frame-Options "SAMEORIGIN"
+</IfModule>
+<IfModule mod_rewrite.c>
+  RewriteEngine on
+  RewriteRule .* - [env=HTTP_AUTHORIZATION:%{HTTP:Authorization}]
+  RewriteRule ^\\.well-known/carddav /remote.php/dav/ [R=301,L]
+  RewriteRule ^(?:build|tests|config|lib|3rdparty|templates)(?:$|/) - [R=404,L]
+  RewriteCond %{REQUEST_FILENAME} !\\.(css|js|mjs|svg|gif|png|html|ttf|woff2?|ico|jpg|jpeg|map|webm|mp4|mp3|ogg|wav)$
+  RewriteCond %{REQUEST_FILENAME} !/remote.php
+  RewriteRule . index.php [PT,E=PATH_INFO:$1]
+</IfModule>
+ErrorDocument 403 /index.php/error/403
+ErrorDocument 404 /index.php/error/404
+"""
+
+GITLAB = """<VirtualHost 127.0.0.1:${{APACHEMAINT_PORT}}>
+    ServerName gitlab.test
+    ServerSignature Off
+    ProxyPreserveHost On
+    AllowEncodedSlashes NoDecode
+    <Location />
+        Require all granted
+        ProxyPassReverse http://127.0.0.1:${{BACKEND_PORT}}
+        ProxyPassReverse http://gitlab.test/
+    </Location>
+    RewriteEngine on
+    RewriteCond %{{DOCUMENT_ROOT}}/%{{REQUEST_FILENAME}} !-f [OR]
+    RewriteCond %{{REQUEST_URI}} ^/uploads/.*
+    RewriteRule .* http://127.0.0.1:${{BACKEND_PORT}}%{{REQUEST_URI}} [P,QSA,NE]
+    RequestHeader set X_FORWARDED_PROTO 'https'
+    RequestHeader set X-Forwarded-Ssl on
+    DocumentRoot {docroot}
+    ErrorDocument 404 /404.html
+    ErrorDocument 422 /422.html
+    ErrorDocument 500 /500.html
+    ErrorDocument 502 /502.html
+    ErrorDocument 503 /503.html
+</VirtualHost>
+"""
+
+
+def test_nextcloud_htaccess_and_gitlab_omnibus_vhosts_go_down(apache_factory, backend, fcgi, served_tmp_path):
+    cloud = served_tmp_path / "nextcloud" / "htdocs"
+    cloud.mkdir(parents=True)
+    (cloud / ".htaccess").write_text(NEXTCLOUD_HTACCESS)
+    (cloud / "index.php").write_text("<?php\n")
+    (cloud / "remote.php").write_text("<?php\n")
+    shapes = [
+        Shape("nextcloud", """<VirtualHost 127.0.0.1:${{APACHEMAINT_PORT}}>
+    ServerName nextcloud.test
+    DocumentRoot {root}/htdocs
+    <Directory {root}/htdocs>
+        Require all granted
+        AllowOverride All
+        Options FollowSymLinks MultiViews
+        <IfModule mod_dav.c>
+            Dav off
+        </IfModule>
+    </Directory>
+    <FilesMatch "\\.php$">
+        SetHandler "proxy:fcgi://127.0.0.1:${{FCGI_PORT}}"
+    </FilesMatch>
+    DirectoryIndex index.php
+</VirtualHost>
+""", asks("nextcloud.test", "/", "/apps/files/", "/remote.php/dav/files/admin/",
+                "/index.php/login"), "fcgi"),
+        Shape("gitlab", GITLAB, asks("gitlab.test", "/", "/group/project/-/merge_requests/7",
+                                      "/uploads/-/system/user/avatar/1/a.png", "/api/v4/projects/a%2Fb")),
+    ]
+    assert sweep(apache_factory, backend, fcgi, served_tmp_path, shapes,
+                 modules=("proxy_fcgi", "negotiation")) == []
