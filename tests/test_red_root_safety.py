@@ -150,22 +150,24 @@ def test_a_system_folder_flipping_to_a_link_while_down_and_up_run_never_writes_t
     assert _deploy_tree_safe(www) == []
 
 
+@pytest.mark.parametrize("name", [".apachemaint/state.json", ".apachemaint/page.html", "maintenance.html"])
 @pytest.mark.parametrize("plant", ["fifo", "huge"])
-def test_a_fifo_or_a_huge_file_as_the_window_record_is_one_line_not_a_hang(site, plant):
-    """The window record in .apachemaint/ (a folder the deploy user can swap for their own):
-    a FIFO must not hang status/down/up, a sparse 4 GiB file must not be read whole."""
+def test_a_fifo_or_a_huge_file_planted_is_one_line_not_a_hang(site, plant, name):
+    """The page, or a file in .apachemaint/ (a folder the deploy user can swap for their
+    own): a FIFO must not hang status/down/up, a sparse 4 GiB file must not be read whole."""
     state, www, _victim = site
     own = www / "system" / ".apachemaint"
     own.mkdir(mode=0o755)
     os.chown(own, DEPLOY, DEPLOY)
-    record = own / "state.json"
+    record = www / "system" / name
     if plant == "fifo":
         os.mkfifo(record, 0o644)
     else:
         with open(record, "wb") as f:
             f.truncate(4 << 30)
     os.chown(record, DEPLOY, DEPLOY)
-    (www / "system" / "maintenance.html").write_text("down by hand\n")
+    if name != "maintenance.html":
+        (www / "system" / "maintenance.html").write_text("down by hand\n")
     for command in ("status", "down", "up"):
         result = apachemaint(command, "--docroot", www, state=state)
         assert "Traceback" not in result.stderr, (command, result.stderr)
@@ -183,3 +185,18 @@ def test_a_docroot_named_with_control_characters_is_reported_on_one_line(site, n
         for stream in (result.stdout, result.stderr):
             assert "\x1b" not in stream and "\r" not in stream, (args, stream)
             assert "\nmaintenance on: x" not in stream, (args, stream)
+
+
+@pytest.mark.parametrize("sticky", ["docroot", "system"])
+def test_a_sticky_world_writable_folder_of_another_user_is_refused(site, sticky):
+    """A docroot under /tmp, or a shared uploads system/, made 1777 by its user: anyone may
+    create names in it, so nothing is written there."""
+    state, www, victim = site
+    folder = www if sticky == "docroot" else www / "system"
+    os.chown(folder, OTHER, OTHER)
+    folder.chmod(0o1777)
+    before = snapshot(www)
+    result = apachemaint("down", "--docroot", www, state=state)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "refused" in result.stderr
+    assert str(folder) in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(www) == before
