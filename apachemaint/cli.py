@@ -33,8 +33,10 @@ def reports_errors(fn):
         try:
             return fn(*args, **kwargs)
         except ApacheMaintError as exc:
-            # One line, whatever the names in it hold (a deploy user names releases and folders).
-            print(_printable(exc), file=sys.stderr)
+            # One line, whatever the names in it hold (a deploy user names releases and folders);
+            # a message of several lines (an Apache that would not start, with its log) keeps
+            # them apart.
+            print(_printable(str(exc).strip().replace("\n", " | ")), file=sys.stderr)
             raise typer.Exit(EXIT_ERROR) from None
     return wrapper
 
