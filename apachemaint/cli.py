@@ -33,7 +33,10 @@ def reports_errors(fn):
         try:
             return fn(*args, **kwargs)
         except ApacheMaintError as exc:
-            print(str(exc), file=sys.stderr)
+            # One line, whatever the names in it hold (a deploy user names releases and folders);
+            # a message of several lines (an Apache that would not start, with its log) keeps
+            # them apart.
+            print(_printable(str(exc).strip().replace("\n", " | ")), file=sys.stderr)
             raise typer.Exit(EXIT_ERROR) from None
     return wrapper
 
@@ -238,7 +241,14 @@ def _targets(docroot: Optional[Path], vhost: Optional[Path], down: bool = False)
 
     if (docroot is None) == (vhost is None):
         raise ApacheMaintError("give exactly one of --docroot DIR or --vhost FILE")
-    return maintenance.from_docroot(docroot) if docroot else maintenance.from_vhost(vhost, down=down)
+    try:
+        return maintenance.from_docroot(docroot) if docroot else maintenance.from_vhost(vhost, down=down)
+    except OSError as exc:
+        # Finding the page looks at folders a deploy user controls (a release link, say): one
+        # swapped between two looks fails here, and that is one line, not a traceback.
+        where = exc.filename or docroot or vhost
+        raise ApacheMaintError(f"cannot tell where the page goes: {exc.strerror} (changed while being read?)",
+                               where) from None
 
 
 VerifyFlag = Annotated[bool, typer.Option(
@@ -293,7 +303,12 @@ def _down(targets, reason, until, template, bypass, verify=False, lang=None, ref
     for t in targets:
         capped = ", capped at a year" if result.retry_after >= RETRY_AFTER_MAX else ""
         date = "" if result.retry_header == str(result.retry_after) else f", sent as {result.retry_header}"
-        print(f"maintenance on: {t.page} (Retry-After {result.retry_after}{capped}{date})")
+        print(_printable(f"maintenance on: {t.page} (Retry-After {result.retry_after}{capped}{date})"))
+    for folder in result.unseen:
+        # Not refused: a folder shared with the web server by a means apachemaint cannot see
+        # (an ACL, a supplementary group) works; but a window nobody sees must not pass quietly.
+        print(_printable(f"{folder}: warning: Apache's workers may not be able to enter this folder (no o+x), "
+                         "and then never see the page: the site stays up; chmod o+x it"), file=sys.stderr)
     if result.token:
         # A token the caller gave is not echoed: this output lands in deploy and CI logs, once a
         # server; whoever made the token has it.

@@ -283,8 +283,9 @@ def fetch(address: str, name: str, tls: bool, headers: dict[str, str] | None = N
         host, _, port = address.rpartition(":")
         conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=TIMEOUT)
     try:
-        conn.request("GET", path, headers={"Host": name, "User-Agent": "apachemaint-verify",
-                                           "Cache-Control": "no-cache", **(headers or {})})
+        # Asked as a visitor following a link asks: no Cache-Control.  A `no-cache` here made
+        # mod_cache go to the handler (and the block) while every visitor got its stored page.
+        conn.request("GET", path, headers={"Host": name, "User-Agent": "apachemaint-verify", **(headers or {})})
         resp = conn.getresponse()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     finally:

@@ -13,19 +13,22 @@ the page.
 """
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import secrets
 import socket
 import stat
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import audit, block, caller, page, pagedir
 from .errors import ApacheMaintError
+from .layouts import LAYOUTS
 from .location import Target, from_docroot, from_vhost
 
 __all__ = ["Target", "down", "from_docroot", "from_vhost", "run", "status", "up"]
@@ -40,6 +43,7 @@ class DownResult:
     retry_after: int  # seconds from `down`
     token: str | None = None
     retry_header: str = ""  # what clients get: those seconds, or the end as an HTTP-date
+    unseen: list[str] = field(default_factory=list)  # page folders Apache's workers cannot enter
 
 
 def _who() -> str:
@@ -142,12 +146,36 @@ def _open(t: Target, *, create: bool = False, lock: bool = False, bypass: bool =
     return site
 
 
-def _check(targets: list[Target]) -> None:
-    """Walk every target once without creating anything, so that a refusal writes nothing."""
+def _check(targets: list[Target]) -> list[str]:
+    """Walk every target once without creating anything, so that a refusal writes nothing;
+    the page folders found that Apache's workers cannot enter (see `_workers_can_enter`)."""
+    unseen = []
     for t in targets:
         site = _open(t)
         if site is not None:
+            if not _workers_can_enter(os.fstat(site.folder.fd)):
+                unseen.append(site.folder.path)
             site.close()
+    return unseen
+
+
+def _workers_can_enter(st: os.stat_result) -> bool:
+    """Whether Apache's workers can look into a page folder.  One they cannot enter (a private
+    shared/public/system of uploads, 0700, or 0750 for the deploy's group) hides the page from
+    them: the flag is never seen and the site stays up.  Which user the workers run as is the
+    server's to say; any platform's run user or group counts (see `layouts`)."""
+    if st.st_mode & stat.S_IXOTH:
+        return True
+    if st.st_mode & stat.S_IXUSR and _name(pwd.getpwuid, st.st_uid) in {lay.run_user for lay in LAYOUTS}:
+        return True
+    return bool(st.st_mode & stat.S_IXGRP) and _name(grp.getgrgid, st.st_gid) in {lay.run_group for lay in LAYOUTS}
+
+
+def _name(lookup, ident: int) -> str:
+    try:
+        return lookup(ident)[0]
+    except KeyError:
+        return ""
 
 
 def down(targets: list[Target], *, reason: str = "", until: str | None = None, template: Path | None = None,
@@ -173,7 +201,7 @@ def down(targets: list[Target], *, reason: str = "", until: str | None = None, t
         if bypass and not t.options.bypass_cookie:
             raise ApacheMaintError("this vhost's block has no bypass cookie (patch it with --bypass-cookie NAME)",
                                    t.source)
-    _check(targets)
+    result.unseen = _check(targets)
     if bypass:
         result.token = bypass_token or secrets.token_urlsafe(24)
     sites: list[_Site] = []

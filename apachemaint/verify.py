@@ -17,7 +17,8 @@ def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
     conn = conn_cls(parts.hostname, parts.port, timeout=TIMEOUT)
     try:
         conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
-                     headers={"Cache-Control": "no-cache", "User-Agent": "apachemaint-verify"})
+                     # no Cache-Control, as a visitor asks: a cache that holds the page must show
+                     headers={"User-Agent": "apachemaint-verify"})
         resp = conn.getresponse()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
     except OSError as exc:
