@@ -312,14 +312,17 @@ def identity(st: os.stat_result) -> str:
 
 def stage(fd: int, name: str, data: bytes, mode: int, path: str) -> Staged:
     """A durable temp file beside ``name`` in folder ``fd``, with the mode and owner of the
-    file it will replace (``mode`` when new).  Nothing visible changes until `switch`."""
+    file it will replace, set-id bits dropped (``mode`` when new, or when the name is one of
+    several links to its file).  Nothing visible changes until `switch`."""
     old = entry(fd, name)
     if old is not None and not stat.S_ISREG(old.st_mode):
         what = "a symlink" if stat.S_ISLNK(old.st_mode) else "not a regular file"
         raise UnsafeFolder(f"refused: {what}, not written through", path)
     temp = f".{name}.{secrets.token_hex(6)}.tmp"
+    if old is not None and old.st_nlink > 1:
+        old = None  # a name linked to another file (anyone's: root's tool, a neighbour's) lends it nothing
     if old is not None:
-        mode = stat.S_IMODE(old.st_mode)
+        mode = old.st_mode & 0o777  # never a set-id or sticky bit from whatever was there
     try:
         f = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=fd)
     except OSError as exc:

@@ -72,10 +72,6 @@ def _deploy_tree_safe(www: Path) -> list[str]:
     return bad
 
 
-@pytest.mark.xfail(strict=True, reason="pagedir.stage (not this helper's file) gives the new file the old one's "
-                   "owner and full mode, set-id bits included, even when the old name is a hard link to another "
-                   "user's file: it should refuse st_nlink > 1 (or not copy owner/mode from it) and keep "
-                   "only the 0o777 bits")
 @pytest.mark.parametrize("name", ["maintenance.html", ".apachemaint/retry-after", ".apachemaint/page.html"])
 @pytest.mark.parametrize("victim_uid, victim_mode", [(0, 0o4755), (OTHER, 0o2755), (OTHER, 0o644)])
 def test_a_hard_link_planted_where_down_writes_leaves_no_foreign_or_set_id_file(site, name, victim_uid,
