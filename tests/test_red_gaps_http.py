@@ -172,10 +172,6 @@ def test_a_page_mod_cache_holds_stays_up_and_verify_says_so(apache_factory, back
     assert again.returncode != 0 and "not effective" in again.stderr + again.stdout, again.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="no rule knows mod_cache (rules/, not this helper's): `CacheEnable` with "
-                   "CacheQuickHandler On (the default) answers cached pages before the block runs; check should "
-                   "warn and say `CacheQuickHandler Off` in the vhost (the cache then runs after the rewrite "
-                   "rules) or purge the cache at down")
 def test_a_vhost_whose_pages_mod_cache_serves_through_the_window_is_reported(apache_factory, backend,
                                                                              served_tmp_path):
     conf, apache = _cached(apache_factory, backend, served_tmp_path)
