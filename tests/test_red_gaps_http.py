@@ -37,10 +37,6 @@ PUMA = """<VirtualHost 127.0.0.1:${{APACHEMAINT_PORT}}>
 """
 
 
-@pytest.mark.xfail(strict=True, reason="the block's asset pass-through (templates/vhost/maintenance-block.conf.j2) "
-                   "lets an existing asset through without forcing a handler, so `ProxyPass /` (no `ProxyPass "
-                   "/assets !`) hands it to the app server during the window; the pass rule needs "
-                   "`RewriteRule ^ %{DOCUMENT_ROOT}%{REQUEST_URI} [H=default-handler,...]` as the ACME rule has")
 def test_an_asset_on_disk_behind_proxypass_all_is_served_from_disk_during_the_window(apache_factory, backend,
                                                                                     served_tmp_path):
     """Rails behind Puma with everything proxied, the precompiled assets also in public/
