@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-SOURCES = '4de41f7280692189'  # digest of the template and block.py the table was rendered from
+SOURCES = '6b4205d8f19282e9'  # digest of the template and block.py the table was rendered from
 DIGESTS: dict[str, str] = {  # repr(BlockOptions) -> the body's digest
-    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=(), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": 'a72a7ba97efa',  # noqa: E501
-    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=('/up',), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": 'd3aa78a5bbd5',  # noqa: E501
+    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=(), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": '65da099b7993',  # noqa: E501
+    "BlockOptions(page='%{DOCUMENT_ROOT}/system/maintenance.html', assets=(), allow_paths=('/up',), allow_ips=(), bypass_cookie='apachemaint_bypass', retry_after=300, bypass_url='/.apachemaint/bypass')": 'f118329e6364',  # noqa: E501
 }
 
 _current: list[str] = []
