@@ -242,7 +242,8 @@ def test_the_gems_snippet_is_replaced_by_a_block_looking_at_the_same_file(tmp_pa
     plan = patching.plan(conf, {})
     assert plan.results[0].action is patching.Action.LEGACY
     assert f"page={app}/shared/public/system/maintenance.html " in plan.new_text
-    assert f"RewriteCond {app}/shared/public/system/maintenance.html -f" not in plan.new_text
+    # The recipe's own lines are gone (the block tests the same file with a RewriteCond of its own).
+    assert "RewriteRule !^/error/maintenance.html - [L,R=503]" not in plan.new_text
     assert "ErrorDocument 503 /error/maintenance.html" not in plan.new_text
 
 

@@ -171,7 +171,7 @@ def test_vhosts_in_ifmodule_ifdefine_and_macro_are_found():
     ({"page": "/srv/shop/shared/system/maintenance.html"}, '<Directory "/srv/shop/shared/system">'),
     ({"allow_paths": ("/up", "/health.json")}, r"RewriteCond %{REQUEST_URI} !^(?:/up|/health\.json)$"),
     ({"allow_ips": ("203.0.113.0/24", "2001:db8::/32")}, "RewriteCond expr \"! -R '2001:db8::/32'\""),
-    ({"assets": ("webmanifest",)}, "|eot|webmanifest)$ [NC,OR]"),
+    ({"assets": ("webmanifest",)}, "|eot|webmanifest)$ %{DOCUMENT_ROOT}%{REQUEST_URI} [NC,"),
     ({"retry_after": 900}, 'Header always setifempty Retry-After "900"'),
     ({"bypass_cookie": "team_pass"}, "team_pass=([0-9A-Za-z_-]{16,128})"),
 ])
