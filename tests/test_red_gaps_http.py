@@ -86,11 +86,6 @@ def test_down_vhost_puts_every_name_of_a_mass_virtual_host_down(apache_factory, 
         assert (got.status, got.body) == (503, page), host
 
 
-@pytest.mark.xfail(strict=True, reason="no rule knows VirtualDocumentRoot (rules/, not this helper's): the block "
-                   "reads the flag under the vhost's one DocumentRoot (SetEnvIfExpr runs before mod_vhost_alias "
-                   "maps the name), so `down --docroot` of one site's folder writes a page nothing reads and "
-                   "exits 0; `check` should warn, and down --docroot could refuse a folder that is a "
-                   "VirtualDocumentRoot's expansion")
 def test_a_site_of_a_mass_virtual_host_put_down_alone_is_reported(apache_factory, backend, served_tmp_path):
     """mod_vhost_alias: each name has its own folder, and an operator of such a server puts
     one site down by its folder.  That site stays up (200), so `check` must say why."""

@@ -34,6 +34,7 @@ from . import (
     am018_unknown_disable,
     am019_inherited_first,
     am020_cache_first,
+    am021_virtual_document_root,
 )
 from .context import UNKNOWN, ServerContext, VHostContext
 
@@ -45,7 +46,8 @@ REGISTRY: dict[str, ModuleType] = {
                         am010_redirect_only, am011_page_not_servable, am012_forwarded_for,
                         am013_page_location, am014_macro, am015_no_docroot,
                         am016_byte_order_mark, am017_page_in_release, am018_unknown_disable,
-                        am019_inherited_first, am020_cache_first)
+                        am019_inherited_first, am020_cache_first,
+                        am021_virtual_document_root)
 }
 
 
