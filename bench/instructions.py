@@ -22,8 +22,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from apachemaint import maintenance
-
 from . import measure
 from . import requests as rq
 
@@ -82,7 +80,7 @@ def main(requests: int, strace: bool) -> str:
             v.apache.modules = tuple("mpm_prefork" if m == "mpm_event" else m for m in v.apache.modules)
             v.apache.write_config()
             if v.on:
-                maintenance.down(maintenance.from_docroot(v.docroot), reason="bench")
+                v.window(True)
         rq._copy_page(vs)
         subprocess.run(["chown", "-R", f"{USER}:{USER}", str(work)], check=True)
         rows = []
@@ -99,7 +97,7 @@ def main(requests: int, strace: bool) -> str:
                 rows.append([v.name, f"{(counts[1] - counts[0]) / requests:,.0f}"])
         for v in vs:
             if v.on:
-                maintenance.up(maintenance.from_docroot(v.docroot), grace=0)
+                v.window(False)
     return measure.table(("variant", "system calls / request" if strace else "instructions / request"), rows)
 
 

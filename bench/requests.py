@@ -83,6 +83,7 @@ class Variant:
         self.page_as = page_as  # where a copy of the maintenance page goes, and the path asked for
         top = work / re.sub(r"\W+", "-", name).strip("-")
         self.docroot = top / "www"
+        self.state = top / "state"
         (self.docroot / "assets").mkdir(parents=True)
         (self.docroot / "index.html").write_bytes(SMALL)
         text = (SERVED / fixture).read_text()
@@ -104,12 +105,22 @@ class Variant:
         finally:
             os.sched_setaffinity(0, mine)
         if self.on:
-            maintenance.down(maintenance.from_docroot(self.docroot), reason="bench")
+            self.window(True)
 
     def stop(self) -> None:
         if self.on:
-            maintenance.up(maintenance.from_docroot(self.docroot), grace=0)
+            self.window(False)
         self.apache.stop()
+
+    def window(self, on: bool) -> None:
+        """Put the variant down (or up) with a state folder of its own: the bench's windows
+        are not the machine's, and its audit log in /var/lib/apachemaint would say they were."""
+        os.environ["APACHEMAINT_STATE_DIR"] = str(self.state)
+        targets = maintenance.from_docroot(self.docroot)
+        if on:
+            maintenance.down(targets, reason="bench")
+        else:
+            maintenance.up(targets, grace=0)
 
 
 # wrk on the first CPU, every Apache on the others: left to the scheduler, the two moved
