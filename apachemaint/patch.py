@@ -22,7 +22,7 @@ from . import block, forked, location, reader, server, vhosts
 from .block import BlockOptions, State
 from .errors import ConfigSyntaxError
 from .reader import Blank, ConfigFile
-from .safewrite import Stamp, real_path, resolve_link
+from .safewrite import Stamp, resolve_link
 from .transaction import Transaction
 
 
@@ -241,7 +241,7 @@ def plan(path: str | Path, given: dict | None = None, pages: str | None = None,
          edit: Callable[[ConfigFile], tuple[str, list[VHostResult]]] | None = None,
          disk: dict | None = None, folders: dict[str, str] | None = None) -> FilePlan:
     """The plan for one file: ``plan_text`` (patch), or ``edit`` (unpatch: ``unplan_text``).
-    ``folders`` keeps the real path of each folder a link was followed from (safewrite.real_path)."""
+    ``folders`` keeps the real path of each folder a link was followed from (server.real_path)."""
     real, followed, seen, cf = _read(path, folders)
     cf.path = str(path)
     if edit:
@@ -259,7 +259,7 @@ def _read(path: str | Path, folders: dict[str, str] | None = None) -> tuple[Path
     The stamp must be taken before the read, so that a later edit shows as a change.  The
     file is opened with O_NOFOLLOW and the stamp is the open file's own fstat: one open and
     one stat instead of an lstat to tell a link, another of the path resolved, and the
-    open's.  A link (ELOOP) is resolved (real_path) and its file opened the same way;
+    open's.  A link (ELOOP) is resolved (server.real_path) and its file opened the same way;
     anything refused takes the way that follows links and names what is wrong."""
     name = os.fspath(path)
     full = name if name[:1] == "/" else os.path.join(os.getcwd(), name)
@@ -268,7 +268,7 @@ def _read(path: str | Path, folders: dict[str, str] | None = None) -> tuple[Path
         data = reader.read_bytes(name, got.append, follow=False)
     except OSError as exc:
         if exc.errno == errno.ELOOP and folders is not None:
-            real = real_path(full, folders)
+            real = server.real_path(full, folders)
             try:
                 data = reader.read_bytes(real, got.append, follow=False)
             except OSError:

@@ -85,31 +85,6 @@ def resolve_link(path: str | Path) -> tuple[Path, bool]:
     return Path(os.path.join(os.getcwd(), path)), False  # Path.absolute(), at a third of its cost
 
 
-_MAX_LINKS = 40  # as the kernel's limit on links followed in one lookup
-
-
-def real_path(path: str, folders: dict[str, str]) -> str:
-    """``os.path.realpath(path)``, each folder resolved once for the calls that share
-    ``folders`` (folder -> its real path): a run names thousands of links in one folder
-    (Debian's sites-enabled into sites-available), and realpath stats every part of every
-    path.  A link costs one readlink, its target taken from the link's own real folder, as
-    the kernel takes it; what realpath alone settles (a loop, '.' or '..' last) is left to it."""
-    for _ in range(_MAX_LINKS):
-        folder, name = os.path.split(path)
-        real_folder = folders.get(folder)
-        if real_folder is None:
-            real_folder = folders[folder] = os.path.realpath(folder)
-        full = os.path.join(real_folder, name)
-        if name in ("", ".", ".."):
-            return os.path.realpath(full)
-        try:
-            target = os.readlink(full)
-        except OSError:  # no link, or nothing there: the path as it stands
-            return full
-        path = os.path.join(real_folder, target)  # an absolute target replaces the folder
-    return os.path.realpath(path)
-
-
 class Stamp(NamedTuple):
     """What a stat tells of a file that any edit, replacement, chmod or chown changes (the
     attributes named as on ``os.stat_result``, so either does where one is asked for)."""

@@ -142,6 +142,29 @@ _WALKED = frozenset({"loadmodule", "serverroot", "define", "undefine", "include"
 _MAX_LINKS = 40  # links followed in a row before realpath takes over (Linux's own bound)
 
 
+def real_path(path: str, folders: dict[str, str]) -> str:
+    """``os.path.realpath(path)``, each folder resolved once for the calls that share
+    ``folders`` (folder -> its real path): a server or a patch run names thousands of links
+    in one folder (Debian's sites-enabled into sites-available), and realpath stats every
+    part of every path.  A link costs one readlink, its target taken from the link's own real
+    folder, as the kernel takes it; what realpath alone settles (a loop, '.' or '..' last)
+    is left to it."""
+    for _ in range(_MAX_LINKS):
+        folder, name = os.path.split(path)
+        real_folder = folders.get(folder)
+        if real_folder is None:
+            real_folder = folders[folder] = os.path.realpath(folder)
+        full = os.path.join(real_folder, name)
+        if name in ("", ".", ".."):
+            return os.path.realpath(full)
+        try:
+            target = os.readlink(full)
+        except OSError:  # no link, or nothing there: the path as it stands
+            return full
+        path = os.path.join(real_folder, target)  # an absolute target replaces the folder
+    return os.path.realpath(path)  # a loop, or a long chain: realpath's own answer
+
+
 class _Walker:
     def __init__(self, server: Server, on_file: Callable[[str], None] | None,
                  parsed: dict[str, ConfigFile], read_include: ReadInclude | None = None,
@@ -155,30 +178,10 @@ class _Walker:
         self._globs: dict[str, list[str] | str] = {}
         self._folders: dict[str, str] = {}  # folder -> its real path
 
-    def real(self, path: str) -> str:
-        """os.path.realpath, with each folder resolved once: a glob names thousands of files
-        in one folder (Debian's sites-enabled links into sites-available), and realpath
-        costs a stat per path component.  So a link is followed with one readlink, its
-        target taken relative to the link's own (real) folder, as the kernel takes it."""
-        for _ in range(_MAX_LINKS):
-            folder, name = os.path.split(path)
-            real_folder = self._folders.get(folder)
-            if real_folder is None:
-                real_folder = self._folders[folder] = os.path.realpath(folder)
-            full = os.path.join(real_folder, name)
-            if name in ("", ".", ".."):
-                return os.path.realpath(full)
-            try:
-                target = os.readlink(full)
-            except OSError:  # not a link, or not there: realpath gives it as it stands
-                return full
-            path = os.path.join(real_folder, target)  # an absolute target replaces the folder
-        return os.path.realpath(path)  # a loop, or a long chain: realpath's own answer
-
     def visit(self, path: str | Path, depth: int) -> None:
         srv = self.server
         path = str(path)
-        real = self.real(path)
+        real = real_path(path, self._folders)
         if real in srv.files or depth > 32:
             return
         srv.files.add(real)

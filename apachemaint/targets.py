@@ -22,7 +22,6 @@ from pathlib import Path
 from . import server
 from .errors import ApacheMaintError
 from .exclude import Excludes
-from .safewrite import real_path
 
 STDIN = "-"
 
@@ -98,7 +97,7 @@ def _once(paths: list[str], links: dict[str, bool] | None = None) -> list[str]:
         if is_link is None:
             is_link = os.path.islink(real)
         if is_link:
-            real = real_path(real, folders)
+            real = server.real_path(real, folders)
         if real not in seen:
             seen.add(real)
             out.append(path)

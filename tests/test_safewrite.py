@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from apachemaint import safewrite
+from apachemaint import safewrite, server
 from apachemaint.errors import UnsafeWrite
 from apachemaint.safewrite import PartialWrite, resolve_link, write_atomic, write_many
 
@@ -69,10 +69,10 @@ def test_real_path_is_realpath_with_each_folder_resolved_once(tmp_path: Path, mo
              "sites-available/a.conf", "sites-available/missing.conf", "sites-enabled/", "sites-enabled/."]
     folders: dict[str, str] = {}
     for name in names * 2:  # the second time from the folders found the first
-        assert safewrite.real_path(f"{t}/{name}", folders) == os.path.realpath(f"{t}/{name}"), name
+        assert server.real_path(f"{t}/{name}", folders) == os.path.realpath(f"{t}/{name}"), name
     realpath_calls = []
     monkeypatch.setattr(os.path, "realpath", lambda p, *a, **k: realpath_calls.append(p))
-    safewrite.real_path(f"{t}/sites-enabled/abs.conf", folders)
+    server.real_path(f"{t}/sites-enabled/abs.conf", folders)
     assert realpath_calls == [], "a folder already resolved is not resolved again"
 
 
